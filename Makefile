@@ -1,0 +1,45 @@
+# paylake developer entry points. `make demo` and `make test` bootstrap everything they need.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+# The stamp changes whenever pyproject.toml changes, so `make setup` re-installs only when needed.
+STAMP := $(VENV)/.installed-$(shell cat pyproject.toml 2>/dev/null | cksum | cut -d' ' -f1)
+AS_OF ?= 2026-11-20
+LAKE ?= lakehouse
+PYTEST_ARGS ?=
+
+.PHONY: setup demo test check-prereqs sample clean
+
+check-prereqs:
+	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "paylake: '$(PYTHON)' not found; install Python 3.10+ (set PYTHON=... to choose one)." >&2; exit 1; }
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 10) else 1)' || { echo "paylake: Python 3.10+ is required, found $$($(PYTHON) --version 2>&1)." >&2; exit 1; }
+	@java_bin="$${JAVA_HOME:+$$JAVA_HOME/bin/}java"; \
+	if ! command -v "$$java_bin" >/dev/null 2>&1; then \
+	  echo "paylake: Java 17+ is required by Spark but no 'java' was found (JAVA_HOME='$${JAVA_HOME:-}'). Install a JDK 17, e.g. 'apt-get install openjdk-17-jdk-headless', or set JAVA_HOME." >&2; exit 1; fi; \
+	version=$$("$$java_bin" -version 2>&1 | awk -F'"' '/version/ {print $$2; exit}'); \
+	major=$${version%%.*}; [ "$$major" = "1" ] && major=$$(echo "$$version" | cut -d. -f2); \
+	if [ -z "$$major" ] || [ "$$major" -lt 17 ] 2>/dev/null; then \
+	  echo "paylake: Java 17+ is required by Spark, found '$${version:-unknown}' at $$(command -v $$java_bin). Install a JDK 17 or point JAVA_HOME at one." >&2; exit 1; fi
+
+$(STAMP): pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	@rm -f $(VENV)/.installed-* && touch $(STAMP)
+
+setup: check-prereqs $(STAMP)
+
+demo: setup
+	$(VENV)/bin/paylake run all --env local --as-of $(AS_OF) --lake $(LAKE)
+
+test: setup
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+# Regenerates the bundled sample feeds under landing/ (deterministic: same seed, same bytes).
+sample: setup
+	rm -rf landing/accounts landing/skus landing/invoices landing/invoice_line_items
+	$(VENV)/bin/paylake generate --accounts 240 --skus 60 --days 90 --end $(AS_OF) --seed 7 --out landing
+
+clean:
+	rm -rf $(LAKE) build .pytest_cache

@@ -1,0 +1,304 @@
+"""Ingest one bronze table: pending files -> typed rows -> data-quality gate -> SCD2 merge -> file log.
+
+Each write is idempotent for the batch, so a crash at any step followed by a re-run converges to the same
+tables: quarantine rows are replaced per source file, metrics per batch, SCD2 recomputes against the current
+rows (already-applied events are stale or unchanged), and the file log is written last.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, timezone
+
+from pyspark.sql import DataFrame, Row, SparkSession
+from pyspark.sql import functions as F
+
+from paylake.bronze.landing import (
+    EXTRACT_DATE,
+    RAW,
+    SOURCE_FILE,
+    SOURCE_ROW,
+    LandingFile,
+    check_header,
+    discover_files,
+    parse_checks,
+    read_landing,
+    typed_rows,
+)
+from paylake.bronze.scd2 import CHANGE, EFFECTIVE_FROM, EFFECTIVE_TO, Scd2Spec, scd2_changes, scd2_merge_spec
+from paylake.config.bronze import BronzeTableConfig
+from paylake.config.quality import ForeignKeyRule
+from paylake.errors import DataQualityError, IngestionError
+from paylake.lake.store import TableRef, TableStore, sql_literal
+from paylake.orchestration.results import TableResult
+from paylake.quality.gate import (
+    FLAGS,
+    REASONS,
+    REJECTS,
+    CheckSpec,
+    apply_checks,
+    checks_for,
+    is_rejected,
+    pass_rates,
+    rule_failures,
+    with_fk_lookups,
+)
+
+logger = logging.getLogger(__name__)
+
+BATCH_ID, INGESTED_AT = "_batch_id", "_ingested_at"
+INGESTED_FILES = TableRef("ops", "ingested_files")
+DQ_METRICS = TableRef("ops", "dq_metrics")
+INGESTED_FILES_SCHEMA = (
+    "table string, file_name string, file_path string, extract_date date, size_bytes bigint, sha256 string, "
+    "batch_id string, rows_read bigint, rows_loaded bigint, rows_rejected bigint, run_id string, ingested_at timestamp"
+)
+
+
+@dataclass(frozen=True)
+class RunInfo:
+    """Identity of the run a batch belongs to."""
+
+    run_id: str
+    as_of: date
+    started_at: datetime
+
+
+def scd2_spec(config: BronzeTableConfig) -> Scd2Spec:
+    """The SCD2 settings of a bronze table; versions carry data, flags and audit columns."""
+    return Scd2Spec(
+        keys=tuple(config.primary_key),
+        compare_columns=tuple(config.scd.compare_columns),
+        sequence_column=config.sequence_column,
+        columns=(*config.column_names, FLAGS, BATCH_ID, SOURCE_FILE, INGESTED_AT),
+        snapshot=config.load_type == "snapshot",
+    )
+
+
+def batch_id_for(table: str, files: Sequence[tuple[str, str]]) -> str:
+    """Deterministic batch id from the table and its files' names and checksums: a retry reuses it."""
+    digest = hashlib.sha256(table.encode())
+    for name, checksum in sorted(files):
+        digest.update(f"|{name}:{checksum}".encode())
+    return digest.hexdigest()[:16]
+
+
+def pending_files(
+    files: Sequence[LandingFile], ingested: Mapping[str, str]
+) -> list[tuple[LandingFile, str]]:
+    """Discovered files not yet ingested, with their checksums.
+
+    Args:
+        files: discovered landing files.
+        ingested: file name -> sha256 of every file already ingested for the table.
+
+    Raises:
+        IngestionError: a file was ingested before under the same name with other content.
+    """
+    pending = []
+    for file in files:
+        checksum = file.sha256()
+        previous = ingested.get(file.name)
+        if previous is None:
+            pending.append((file, checksum))
+        elif previous != checksum:
+            raise IngestionError(
+                f"{file.path}: a file of this name was already ingested with sha256 {previous[:12]}..., "
+                f"the file now has {checksum[:12]}...; deliver corrections under a new file name"
+            )
+    return pending
+
+
+def quarantine_rows(checked: DataFrame, batch_id: str, ingested_at: datetime) -> DataFrame:
+    """Rejected rows as delivered (all values as text), with the rules they failed and why."""
+    return checked.where(is_rejected()).select(
+        f"{RAW}.*",
+        F.col(REJECTS).alias("_dq_rules"),
+        F.array_join(REASONS, "; ").alias("_dq_reason"),
+        SOURCE_FILE,
+        SOURCE_ROW,
+        EXTRACT_DATE,
+        F.lit(batch_id).alias(BATCH_ID),
+        F.lit(ingested_at).alias("_quarantined_at"),
+    )
+
+
+def _references(store: TableStore, config: BronzeTableConfig) -> dict[str, DataFrame]:
+    references = {}
+    for rule in config.quality.rules:
+        if not isinstance(rule, ForeignKeyRule):
+            continue
+        ref = TableRef("bronze", rule.references.table)
+        if not store.exists(ref):
+            raise IngestionError(
+                f"bronze/{config.table}: foreign key {rule.rule_name} needs table {ref}, which does not exist yet; "
+                f"load {rule.references.table} first"
+            )
+        versions = store.read(ref, columns=[rule.references.column, EFFECTIVE_FROM, EFFECTIVE_TO])
+        references[rule.rule_name] = versions.withColumnRenamed(rule.references.column, "key")
+    return references
+
+
+def _ingested(store: TableStore, table: str) -> dict[str, str]:
+    if not store.exists(INGESTED_FILES):
+        return {}
+    rows = store.read(INGESTED_FILES, filters=[("table", "=", table)], columns=["file_name", "sha256"]).collect()
+    return {row["file_name"]: row["sha256"] for row in rows}
+
+
+@dataclass(frozen=True)
+class BatchCounts:
+    """Gate outcome of a batch: ``per_file`` maps a file name to (rows read, rows rejected)."""
+
+    per_file: Mapping[str, tuple[int, int]]
+    failures: Sequence[Row]
+    flagged: int
+
+    @property
+    def read(self) -> int:
+        return sum(read for read, _ in self.per_file.values())
+
+    @property
+    def rejected(self) -> int:
+        return sum(rejected for _, rejected in self.per_file.values())
+
+
+def count_batch(checked: DataFrame, checks: Sequence[CheckSpec]) -> BatchCounts:
+    """Collect the gate's per-file and per-rule counts (small results)."""
+    per_file = {row[SOURCE_FILE]: (row["rows"], row["rejected"]) for row in pass_rates(checked).collect()}
+    return BatchCounts(per_file, rule_failures(checked, checks).collect(), checked.where(F.size(FLAGS) > 0).count())
+
+
+def held_back_reason(config: BronzeTableConfig, files: Sequence[LandingFile], counts: BatchCounts) -> str | None:
+    """Why the batch may not be loaded, or ``None``: a file under ``min_pass_rate`` or an empty snapshot."""
+    threshold = config.quality.min_pass_rate
+    for file in files:
+        read, rejected = counts.per_file.get(file.name, (0, 0))
+        if read == 0 and config.load_type == "snapshot":
+            return f"{file.path}: snapshot file has no rows; refusing to treat every key as deleted"
+        rate = 1 - rejected / read if read else 1.0
+        if rate < threshold:
+            return (
+                f"Data quality check failed: {rate:.0%} pass rate (threshold {threshold:.0%}) in {file.path}; "
+                f"batch held back, rejected rows are in bronze.{config.table}_quarantine"
+            )
+    return None
+
+
+def ingest_table(
+    spark: SparkSession,
+    store: TableStore,
+    config: BronzeTableConfig,
+    landing_root: str,
+    run: RunInfo,
+    result: TableResult | None = None,
+) -> TableResult:
+    """Load every pending landing file of one bronze table up to ``run.as_of`` as one batch.
+
+    ``result`` (if given) is filled in as the batch goes, so counts survive a failure.
+
+    Raises:
+        IngestionError: a file cannot be taken as a whole (bad header, changed content, empty snapshot).
+        DataQualityError: a file fell under ``min_pass_rate``; nothing was written to the target.
+    """
+    result = result or TableResult(config.table)
+    pending = pending_files(discover_files(landing_root, config, run.as_of), _ingested(store, config.table))
+    if not pending:
+        logger.info("bronze.%s: no new files up to %s", config.table, run.as_of)
+        return result
+    files = [file for file, _ in pending]
+    for file in files:
+        check_header(file, config)
+    batch_id = batch_id_for(config.table, [(f.name, checksum) for f, checksum in pending])
+    ingested_at = datetime.now(timezone.utc).replace(tzinfo=None)
+    result.files, result.batch_id = len(files), batch_id
+    logger.info("bronze.%s: batch %s with %d file(s)", config.table, batch_id, len(files))
+
+    rows = typed_rows(read_landing(spark, files, config), config)
+    rows = with_fk_lookups(rows, config.quality.rules, _references(store, config), EXTRACT_DATE)
+    checks = parse_checks(config) + checks_for(config.quality.rules)
+    checked = apply_checks(rows, checks).persist()
+    try:
+        counts = count_batch(checked, checks)
+        result.rows_read, result.rows_rejected, result.rows_flagged = counts.read, counts.rejected, counts.flagged
+        result.rows_loaded = counts.read - counts.rejected
+        result.failures_by_rule = {row["rule"]: row["rows_failed"] for row in counts.failures if row["rows_failed"]}
+        # Quarantine and metrics are written even for a held-back batch, so an operator can see why.
+        names = ", ".join(sql_literal(f.name) for f in files)
+        store.replace_where(quarantine_ref(config.table), quarantine_rows(checked, batch_id, ingested_at),
+                            f"{SOURCE_FILE} IN ({names})")
+        _write_metrics(spark, store, config.table, counts, batch_id, run, ingested_at)
+        if reason := held_back_reason(config, files, counts):
+            raise (DataQualityError if reason.startswith("Data quality") else IngestionError)(reason)
+
+        spec = scd2_spec(config)
+        target = TableRef("bronze", config.table)
+        accepted = checked.where(~is_rejected()).withColumns({BATCH_ID: F.lit(batch_id), INGESTED_AT: F.lit(ingested_at)})
+        current = store.read(target, filters=[("is_current", "=", True)]) if store.exists(target) else None
+        presence = checked.select(*config.primary_key, EXTRACT_DATE).dropna() if spec.snapshot else None
+        changes = scd2_changes(accepted, current, spec, presence).persist()
+        try:
+            by_change = changes.groupBy(CHANGE).count().collect()
+            result.new_versions = sum(r["count"] for r in by_change if r[CHANGE] == "insert")
+            result.closed_versions = sum(r["count"] for r in by_change if r[CHANGE] == "close")
+            store.merge(target, changes.drop(CHANGE), scd2_merge_spec(spec, config.partition_by), config.partition_by)
+        finally:
+            changes.unpersist()
+    finally:
+        checked.unpersist()
+    _log_files(spark, store, config.table, pending, counts, batch_id, run, ingested_at)
+    return result
+
+
+def quarantine_ref(table: str) -> TableRef:
+    """Where a bronze table's rejected rows go."""
+    return TableRef("bronze", f"{table}_quarantine")
+
+
+def _write_metrics(
+    spark: SparkSession, store: TableStore, table: str, counts: BatchCounts, batch_id: str, run: RunInfo, at: datetime
+) -> None:
+    if not counts.failures:
+        return
+    metrics = spark.createDataFrame(
+        counts.failures, "rule string, rule_type string, action string, rows_checked bigint, rows_failed bigint"
+    )
+    store.replace_where(
+        DQ_METRICS,
+        metrics.select(
+            F.lit(run.run_id).alias("run_id"),
+            F.lit(batch_id).alias("batch_id"),
+            F.lit("bronze").alias("layer"),
+            F.lit(table).alias("table"),
+            "rule",
+            "rule_type",
+            "action",
+            "rows_checked",
+            "rows_failed",
+            (1 - F.col("rows_failed") / F.col("rows_checked")).alias("pass_rate"),
+            F.lit(run.as_of).alias("as_of"),
+            F.lit(at).alias("recorded_at"),
+        ),
+        f"batch_id = {sql_literal(batch_id)} AND layer = 'bronze' AND table = {sql_literal(table)}",
+    )
+
+
+def _log_files(
+    spark: SparkSession,
+    store: TableStore,
+    table: str,
+    pending: Sequence[tuple[LandingFile, str]],
+    counts: BatchCounts,
+    batch_id: str,
+    run: RunInfo,
+    at: datetime,
+) -> None:
+    rows = []
+    for file, checksum in pending:
+        read, rejected = counts.per_file.get(file.name, (0, 0))
+        rows.append((table, file.name, file.path, file.extract_date, file.size_bytes, checksum, batch_id,
+                     read, read - rejected, rejected, run.run_id, at))
+    store.append(INGESTED_FILES, spark.createDataFrame(rows, INGESTED_FILES_SCHEMA))

@@ -1,0 +1,125 @@
+"""The ``paylake`` command line: argument parsing only; every command delegates to the library.
+
+Exit codes: 0 success, 1 a table or check failed, 2 bad usage or bad metadata.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from datetime import date
+from pathlib import Path
+
+from paylake.errors import InvalidConfigError, PaylakeError, UsageError
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+
+
+def _date(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a date in YYYY-MM-DD form") from None
+
+
+def _paths(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--env", default="local", help="environment in metadata/environments (default: local)")
+    parser.add_argument("--metadata", default="metadata", help="metadata root folder (default: metadata)")
+    parser.add_argument("--landing", help="landing root (overrides the environment)")
+    parser.add_argument("--lake", help="lake root (overrides the environment)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of every command."""
+    parser = argparse.ArgumentParser(prog="paylake", description="Metadata-driven medallion pipelines for payments.")
+    parser.add_argument("--verbose", "-v", action="store_true", help="debug logging and full tracebacks")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    run = commands.add_parser("run", help="run a layer (or all layers) for a business date")
+    run.add_argument("layer", choices=["bronze", "all"], help="layer to run")
+    run.add_argument("--as-of", type=_date, required=True, help="business date YYYY-MM-DD")
+    run.add_argument("--tables", default="all", help="'all' or a comma list of tables")
+    _paths(run)
+
+    validate = commands.add_parser("validate", help="check every metadata YAML; exit 2 listing each problem")
+    validate.add_argument("metadata", nargs="?", default="metadata", help="metadata root (default: metadata)")
+    validate.add_argument("--format", choices=["text", "json"], default="text")
+
+    generate = commands.add_parser("generate", help="write seeded synthetic landing feeds")
+    generate.add_argument("--accounts", type=int, default=2000)
+    generate.add_argument("--skus", type=int, default=300)
+    generate.add_argument("--days", type=int, default=120)
+    generate.add_argument("--end", type=_date, default=date(2026, 11, 20), help="last extract date (default 2026-11-20)")
+    generate.add_argument("--seed", type=int, default=7)
+    generate.add_argument("--out", default="landing", help="landing root to write into")
+    return parser
+
+
+def _validate(args: argparse.Namespace) -> int:
+    from paylake.config.loader import open_source, validate_metadata
+
+    try:
+        issues = validate_metadata(open_source(args.metadata))
+    except InvalidConfigError as exc:
+        issues = exc.issues
+    if args.format == "json":
+        sys.stdout.write(json.dumps([issue.__dict__ for issue in issues], indent=2) + "\n")
+    else:
+        for issue in issues:
+            sys.stdout.write(f"{issue}\n")
+        if not issues:
+            sys.stdout.write(f"{args.metadata}: all metadata valid\n")
+    return EXIT_USAGE if issues else EXIT_OK
+
+
+def _run(args: argparse.Namespace) -> int:
+    from paylake.orchestration.runner import LAYERS
+    from paylake.runtime.context import PaylakeContext
+
+    context = PaylakeContext.create(args.env, args.metadata, args.landing, args.lake)
+    layers = list(LAYERS) if args.layer == "all" else [args.layer]
+    context.bronze  # validate metadata before starting Spark  # noqa: B018
+    ok = True
+    for layer in layers:
+        outcome = LAYERS[layer](context, args.tables, args.as_of)
+        sys.stdout.write(outcome.summary() + "\n")
+        ok = ok and outcome.ok
+        if not outcome.ok:
+            break  # later layers would read incomplete inputs
+    return EXIT_OK if ok else EXIT_FAILED
+
+
+def _generate(args: argparse.Namespace) -> int:
+    from paylake.datagen.generator import GeneratorConfig, write_landing
+
+    config = GeneratorConfig(accounts=args.accounts, skus=args.skus, days=args.days, end=args.end, seed=args.seed)
+    written = write_landing(config, Path(args.out))
+    sys.stdout.write(f"wrote {written.files} files ({written.rows} rows, {written.bytes / 1e6:.1f} MB) to {args.out}\n")
+    return EXIT_OK
+
+
+COMMANDS = {"run": _run, "validate": _validate, "generate": _generate}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``paylake`` command."""
+    args = build_parser().parse_args(argv)
+    from paylake.observability.logging import configure_logging
+
+    configure_logging(verbose=args.verbose)
+    try:
+        return COMMANDS[args.command](args)
+    except (InvalidConfigError, UsageError) as exc:
+        sys.stderr.write(f"paylake: {exc}\n")
+        return EXIT_USAGE
+    except PaylakeError as exc:
+        if args.verbose:
+            raise
+        sys.stderr.write(f"paylake: {exc}\n")
+        return EXIT_FAILED
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,123 @@
+"""Metadata of one bronze table: where its landing files are, how to read them, and how to historise them."""
+
+from __future__ import annotations
+
+import re
+from typing import Literal
+
+from pydantic import Field, field_validator
+
+from paylake.config.base import ColumnConfig, StrictModel
+from paylake.config.identifiers import Identifier, RelativePath
+from paylake.config.quality import QualityConfig
+
+# Columns paylake adds to every bronze table; user columns may not take these names.
+SCD_COLUMNS = ("effective_from", "effective_to", "is_current", "record_version", "row_hash")
+_DATE_FORMATS = {"%Y%m%d": r"\d{8}", "%Y-%m-%d": r"\d{4}-\d{2}-\d{2}"}
+
+
+class CsvOptions(StrictModel):
+    """How the landing CSV files are written. Files always carry a header row."""
+
+    delimiter: str = Field(default=",", min_length=1, max_length=1)
+    quote: str = Field(default='"', min_length=1, max_length=1)
+    escape: str = Field(default='"', min_length=1, max_length=1)
+    encoding: Literal["UTF-8"] = "UTF-8"
+    null_value: str = ""
+
+
+class SourceConfig(StrictModel):
+    """Where a table's files land: ``<landing_root>/<path>/<file_name>`` with ``{date}`` the extract date."""
+
+    path: RelativePath | None = None
+    file_name: str = "{table}_{date}.csv"
+    date_format: Literal["%Y%m%d", "%Y-%m-%d"] = "%Y%m%d"
+    format: Literal["csv"] = "csv"
+    options: CsvOptions = Field(default_factory=CsvOptions)
+
+    @field_validator("file_name")
+    @classmethod
+    def _one_date_placeholder(cls, value: str) -> str:
+        if value.count("{date}") != 1:
+            raise ValueError("file_name must contain the placeholder {date} exactly once")
+        if not re.fullmatch(r"[A-Za-z0-9_.\-{}]+", value):
+            raise ValueError("file_name may only use A-Z, a-z, 0-9, _, -, . and the placeholders {table} and {date}")
+        return value
+
+    def file_regex(self, table: str) -> re.Pattern[str]:
+        """Regex that matches this source's file names and captures the extract date as ``date``."""
+        literal = re.escape(self.file_name.replace("{table}", table)).replace(r"\{date\}", "{date}")
+        return re.compile(literal.replace("{date}", f"(?P<date>{_DATE_FORMATS[self.date_format]})"))
+
+
+class ScdConfig(StrictModel):
+    """SCD Type 2 settings: only changes to ``compare_columns`` open a new version."""
+
+    compare_columns: list[Identifier] = Field(min_length=1)
+
+
+class BronzeTableConfig(StrictModel):
+    """A landing feed historised into a bronze Delta table with SCD Type 2."""
+
+    table: Identifier
+    description: str | None = None
+    load_type: Literal["snapshot", "incremental"]
+    primary_key: list[Identifier] = Field(min_length=1)
+    sequence_column: Identifier
+    columns: list[ColumnConfig] = Field(min_length=1)
+    scd: ScdConfig
+    partition_by: list[Identifier] = Field(default_factory=list)
+    depends_on: list[Identifier] = Field(default_factory=list)
+    source: SourceConfig = Field(default_factory=SourceConfig)
+    quality: QualityConfig = Field(default_factory=QualityConfig)
+
+    @property
+    def column_names(self) -> list[str]:
+        """Declared column names in file order."""
+        return [column.name for column in self.columns]
+
+    @property
+    def source_path(self) -> str:
+        """Folder of the landing files relative to the landing root."""
+        return self.source.path or self.table
+
+    def dependencies(self) -> set[str]:
+        """Bronze tables that must be loaded first: ``depends_on`` plus every foreign key's table."""
+        referenced = {rule.references.table for rule in self.quality.rules if rule.type == "foreign_key"}
+        return (set(self.depends_on) | referenced) - {self.table}
+
+    def semantic_issues(self) -> list[tuple[str, str]]:
+        """Cross-field problems as ``(key.path, reason)``: unknown columns, reserved names, bad sequence type."""
+        issues: list[tuple[str, str]] = []
+        names = self.column_names
+        known = set(names)
+        seen: set[str] = set()
+        for index, name in enumerate(names):
+            if name in seen:
+                issues.append((f"columns[{index}].name", f"duplicate column {name!r}"))
+            if name in SCD_COLUMNS:
+                issues.append((f"columns[{index}].name", f"{name!r} is reserved for SCD2 bookkeeping"))
+            seen.add(name)
+
+        def check(key: str, column: str) -> None:
+            if column not in known:
+                issues.append((key, f"unknown column {column!r}; declared columns: {', '.join(names)}"))
+
+        for index, column in enumerate(self.primary_key):
+            check(f"primary_key[{index}]", column)
+        check("sequence_column", self.sequence_column)
+        for index, column in enumerate(self.scd.compare_columns):
+            check(f"scd.compare_columns[{index}]", column)
+        for index, column in enumerate(self.partition_by):
+            check(f"partition_by[{index}]", column)
+        for index, rule in enumerate(self.quality.rules):
+            for column in rule.columns_used():
+                check(f"quality.rules[{index}].column", column)
+        sequence = next((c for c in self.columns if c.name == self.sequence_column), None)
+        if sequence is not None and sequence.type not in {"timestamp", "date"}:
+            issues.append(("sequence_column", f"{self.sequence_column!r} must be a timestamp or date column"))
+        rule_names = [rule.rule_name for rule in self.quality.rules]
+        for index, name in enumerate(rule_names):
+            if rule_names.index(name) != index:
+                issues.append((f"quality.rules[{index}].name", f"duplicate rule name {name!r}"))
+        return issues

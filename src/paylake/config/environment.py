@@ -1,0 +1,53 @@
+"""Metadata of one environment (local, dev, prod): where data lives and which engine writes it."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+
+from paylake.config.base import StrictModel
+from paylake.config.identifiers import Identifier
+
+Layer = Literal["bronze", "silver", "gold", "ops"]
+LAYERS: tuple[Layer, ...] = ("bronze", "silver", "gold", "ops")
+
+
+class SparkConfig(StrictModel):
+    """Local Spark settings; ignored on Databricks, where the runtime owns the session."""
+
+    master: str = "local[2]"
+    shuffle_partitions: int = Field(default=4, ge=1)
+    driver_memory: str = "4g"
+    conf: dict[str, str] = Field(default_factory=dict)
+
+
+class DatabricksConfig(StrictModel):
+    """Unity Catalog names: tables are ``<catalog>.<schemas[layer]>.<table>``."""
+
+    catalog: Identifier
+    schemas: dict[Layer, Identifier] = Field(
+        default_factory=lambda: {"bronze": "bronze", "silver": "silver", "gold": "gold", "ops": "ops"}
+    )
+
+
+class CloudWatchConfig(StrictModel):
+    """CloudWatch Logs and Metrics settings (used from the Databricks/AWS integration on)."""
+
+    enabled: bool = False
+    log_group: str | None = None
+    region: str = "us-east-1"
+    namespace: str = "PayLake"
+
+
+class EnvironmentConfig(StrictModel):
+    """Where an environment's landing files, lake and metadata are, and which Delta engine writes."""
+
+    name: Identifier
+    engine: Literal["local", "databricks"] = "local"
+    landing_root: str
+    lake_root: str
+    timezone: str = "UTC"
+    spark: SparkConfig = Field(default_factory=SparkConfig)
+    databricks: DatabricksConfig | None = None
+    cloudwatch: CloudWatchConfig = Field(default_factory=CloudWatchConfig)

@@ -1,0 +1,217 @@
+"""Load metadata YAML once into typed models, collecting every problem as ``file: key.path: reason``.
+
+Metadata is read through a :class:`MetadataSource`, so a local folder and (later) ``s3://`` share one loader.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol, TypeVar
+
+import yaml
+from pydantic import BaseModel, ValidationError
+
+from paylake.config.bronze import BronzeTableConfig
+from paylake.config.environment import EnvironmentConfig
+from paylake.config.identifiers import check_identifier
+from paylake.config.quality import RULE_TYPES
+from paylake.errors import ConfigIssue, InvalidConfigError
+
+ModelT = TypeVar("ModelT", bound=BaseModel)
+
+
+class MetadataSource(Protocol):
+    """Read-only view of a metadata root (a local folder now, an S3 prefix later)."""
+
+    def list_files(self, folder: str) -> list[str]:
+        """Relative paths of the ``.yaml``/``.yml`` files below ``folder``, sorted."""
+        ...
+
+    def read_text(self, relative_path: str) -> str:
+        """Text of one metadata file."""
+        ...
+
+    def display(self, relative_path: str) -> str:
+        """How to name a file in error messages."""
+        ...
+
+
+class LocalMetadataSource:
+    """Metadata in a local folder."""
+
+    def __init__(self, root: str | Path) -> None:
+        self.root = Path(root)
+
+    def list_files(self, folder: str) -> list[str]:
+        base = self.root / folder
+        if not base.is_dir():
+            return []
+        found = [p for p in base.rglob("*") if p.is_file() and p.suffix in {".yaml", ".yml"}]
+        return sorted(str(p.relative_to(self.root)) for p in found)
+
+    def read_text(self, relative_path: str) -> str:
+        return (self.root / relative_path).read_text(encoding="utf-8")
+
+    def display(self, relative_path: str) -> str:
+        return str(self.root / relative_path)
+
+
+def open_source(root: str | Path) -> MetadataSource:
+    """Return the metadata source for a root path."""
+    if str(root).startswith("s3://"):
+        raise InvalidConfigError([ConfigIssue(str(root), "", "s3:// metadata is not supported yet in this build")])
+    if not Path(root).is_dir():
+        raise InvalidConfigError([ConfigIssue(str(root), "", "metadata folder does not exist")])
+    return LocalMetadataSource(root)
+
+
+def _key_path(loc: Sequence[int | str]) -> str:
+    parts: list[str] = []
+    for index, item in enumerate(loc):
+        if isinstance(item, int):
+            parts.append(f"[{item}]")
+        elif item in RULE_TYPES and index > 0 and isinstance(loc[index - 1], int):
+            continue  # pydantic puts the discriminator value of a tagged union into the location
+        else:
+            parts.append(("." if parts else "") + item)
+    return "".join(parts)
+
+
+def _parse_yaml(source: MetadataSource, relative_path: str) -> tuple[object, list[ConfigIssue]]:
+    name = source.display(relative_path)
+    try:
+        data = yaml.safe_load(source.read_text(relative_path))
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+        return None, [ConfigIssue(name, where, f"invalid YAML: {getattr(exc, 'problem', None) or exc}")]
+    except (OSError, UnicodeDecodeError) as exc:
+        return None, [ConfigIssue(name, "", f"cannot read file: {exc}")]
+    if not isinstance(data, dict):
+        return None, [ConfigIssue(name, "", "expected a mapping of keys at the top level")]
+    return data, []
+
+
+def _validate(model: type[ModelT], data: object, file: str) -> tuple[ModelT | None, list[ConfigIssue]]:
+    try:
+        return model.model_validate(data), []
+    except ValidationError as exc:
+        issues = []
+        for error in exc.errors():
+            reason = error["msg"].removeprefix("Value error, ")
+            if error["type"] == "extra_forbidden":
+                reason = "unknown key"
+            elif error["type"] == "missing":
+                reason = "required key is missing"
+            issues.append(ConfigIssue(file, _key_path(error["loc"]), reason))
+        return None, issues
+
+
+def load_environment(source: MetadataSource, name: str) -> EnvironmentConfig:
+    """Load ``environments/<name>.yaml``.
+
+    Raises:
+        InvalidConfigError: the file is missing or invalid; lists every issue.
+    """
+    try:
+        check_identifier(name)
+    except ValueError as exc:
+        raise InvalidConfigError([ConfigIssue("--env", "", str(exc))]) from None
+    relative = f"environments/{name}.yaml"
+    available = [Path(p).stem for p in source.list_files("environments")]
+    if relative not in source.list_files("environments"):
+        raise InvalidConfigError(
+            [ConfigIssue(source.display(relative), "", f"no such environment; available: {', '.join(available)}")]
+        )
+    data, issues = _parse_yaml(source, relative)
+    env, more = (None, []) if issues else _validate(EnvironmentConfig, data, source.display(relative))
+    if issues or more or env is None:
+        raise InvalidConfigError(issues + more)
+    return env
+
+
+@dataclass(frozen=True)
+class BronzeMetadata:
+    """Every bronze table's config, by table name."""
+
+    tables: Mapping[str, BronzeTableConfig]
+
+
+def _bronze_table_issues(source: MetadataSource, relative: str) -> tuple[BronzeTableConfig | None, list[ConfigIssue]]:
+    name = source.display(relative)
+    data, issues = _parse_yaml(source, relative)
+    if issues:
+        return None, issues
+    config, issues = _validate(BronzeTableConfig, data, name)
+    if config is None:
+        return None, issues
+    issues = [ConfigIssue(name, key, reason) for key, reason in config.semantic_issues()]
+    parts = Path(relative).parts  # bronze/<table>/<table>.yaml
+    if len(parts) != 3 or parts[1] != Path(relative).stem or parts[1] != config.table:
+        issues.append(ConfigIssue(name, "table", f"must match its path bronze/{config.table}/{config.table}.yaml"))
+    return config, issues
+
+
+def load_bronze(source: MetadataSource) -> BronzeMetadata:
+    """Load every ``bronze/<table>/<table>.yaml`` and check references between tables.
+
+    Raises:
+        InvalidConfigError: any file is invalid, a reference is unknown or dependencies form a cycle.
+    """
+    tables: dict[str, BronzeTableConfig] = {}
+    files: dict[str, str] = {}
+    issues: list[ConfigIssue] = []
+    for relative in source.list_files("bronze"):
+        config, found = _bronze_table_issues(source, relative)
+        issues += found
+        if config is None:
+            continue
+        if config.table in tables:
+            issues.append(ConfigIssue(source.display(relative), "table", f"duplicate table {config.table!r}"))
+            continue
+        tables[config.table] = config
+        files[config.table] = source.display(relative)
+    issues += _reference_issues(tables, files)
+    if issues:
+        raise InvalidConfigError(issues)
+    return BronzeMetadata(tables=tables)
+
+
+def _reference_issues(tables: Mapping[str, BronzeTableConfig], files: Mapping[str, str]) -> list[ConfigIssue]:
+    issues: list[ConfigIssue] = []
+    for name, config in tables.items():
+        for index, dependency in enumerate(config.depends_on):
+            if dependency not in tables:
+                issues.append(ConfigIssue(files[name], f"depends_on[{index}]", f"unknown table {dependency!r}"))
+        for index, rule in enumerate(config.quality.rules):
+            if rule.type != "foreign_key":
+                continue
+            target = tables.get(rule.references.table)
+            key = f"quality.rules[{index}].references"
+            if target is None:
+                issues.append(ConfigIssue(files[name], f"{key}.table", f"unknown bronze table {rule.references.table!r}"))
+            elif rule.references.column not in target.column_names:
+                issues.append(
+                    ConfigIssue(files[name], f"{key}.column", f"table {target.table!r} has no column {rule.references.column!r}")
+                )
+    from paylake.orchestration.dependencies import find_cycle
+
+    cycle = find_cycle({name: config.dependencies() & set(tables) for name, config in tables.items()})
+    if cycle:
+        issues.append(ConfigIssue(files[cycle[0]], "depends_on", "dependency cycle: " + " -> ".join(cycle)))
+    return issues
+
+
+def validate_metadata(source: MetadataSource) -> list[ConfigIssue]:
+    """Check every environment and layer YAML; return all issues (empty when everything is valid)."""
+    issues: list[ConfigIssue] = []
+    for relative in source.list_files("environments"):
+        data, found = _parse_yaml(source, relative)
+        issues += found or _validate(EnvironmentConfig, data, source.display(relative))[1]
+    try:
+        load_bronze(source)
+    except InvalidConfigError as exc:
+        issues += exc.issues
+    return sorted(issues)

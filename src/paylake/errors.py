@@ -1,0 +1,49 @@
+"""One exception hierarchy for paylake, rooted at :class:`PaylakeError`.
+
+The CLI maps these to exit codes: configuration and usage problems exit 2, data and run failures exit 1.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+
+class PaylakeError(Exception):
+    """Root of every error paylake raises on purpose."""
+
+
+@dataclass(frozen=True, order=True)
+class ConfigIssue:
+    """One problem found in a metadata file: which file, which key, and what is wrong."""
+
+    file: str
+    key: str
+    reason: str
+
+    def __str__(self) -> str:
+        return f"{self.file}: {self.key or '<root>'}: {self.reason}"
+
+
+class InvalidConfigError(PaylakeError):
+    """Metadata could not be loaded; carries every issue found, not just the first."""
+
+    def __init__(self, issues: Iterable[ConfigIssue]) -> None:
+        self.issues = sorted(issues)
+        super().__init__("\n".join(str(issue) for issue in self.issues))
+
+
+class UsageError(PaylakeError):
+    """The command line asked for something impossible (unknown table, bad date, ...)."""
+
+
+class IngestionError(PaylakeError):
+    """A batch could not be ingested as a whole (bad header, re-delivered file, ...); names the file."""
+
+
+class DataQualityError(PaylakeError):
+    """A batch fell under its minimum data-quality pass rate and was held back whole."""
+
+
+class TableStoreError(PaylakeError):
+    """A lake table could not be read or written."""

@@ -1,0 +1,88 @@
+"""Local TableStore on delta-rs: tables at ``<lake_root>/<layer>/<table>``, data crossing from Spark via Arrow."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+import pyarrow as pa
+from deltalake import DeltaTable, write_deltalake
+from deltalake.exceptions import TableNotFoundError
+from pyspark.sql import DataFrame, SparkSession
+
+from paylake.errors import TableStoreError
+from paylake.lake.store import Filters, MergeMetrics, MergeSpec, TableRef, TableStore
+
+
+def _nullable(table: pa.Table) -> pa.Table:
+    """Drop Spark's NOT NULL markers so later batches with nulls in those columns still append."""
+
+    def relax(data_type: pa.DataType) -> pa.DataType:
+        if pa.types.is_list(data_type):
+            return pa.list_(pa.field("element", relax(data_type.value_type), nullable=True))
+        return data_type
+
+    schema = pa.schema([pa.field(f.name, relax(f.type), nullable=True) for f in table.schema])
+    return table.cast(schema)
+
+
+class DeltaRsStore(TableStore):
+    """Delta tables written and merged by delta-rs; Spark DataFrames cross as Arrow tables."""
+
+    def __init__(self, spark: SparkSession, lake_root: str) -> None:
+        self.spark = spark
+        self.lake_root = lake_root.rstrip("/")
+
+    def path(self, ref: TableRef) -> str:
+        """Location of a table."""
+        return f"{self.lake_root}/{ref.layer}/{ref.name}"
+
+    def _table(self, ref: TableRef) -> DeltaTable:
+        try:
+            return DeltaTable(self.path(ref))
+        except TableNotFoundError:
+            raise TableStoreError(f"table {ref} does not exist at {self.path(ref)}") from None
+
+    def exists(self, ref: TableRef) -> bool:
+        return DeltaTable.is_deltatable(self.path(ref))
+
+    def read_arrow(self, ref: TableRef, filters: Filters = (), columns: Sequence[str] | None = None) -> pa.Table:
+        """The table's rows as Arrow, with ``filters`` and ``columns`` pushed into the delta-rs scan."""
+        table = self._table(ref)
+        return table.to_pyarrow_table(filters=list(filters) or None, columns=list(columns) if columns else None)
+
+    def read(self, ref: TableRef, filters: Filters = (), columns: Sequence[str] | None = None) -> DataFrame:
+        return self.spark.createDataFrame(self.read_arrow(ref, filters, columns))
+
+    def _write(self, ref: TableRef, data: pa.Table, partition_by: Sequence[str], **kwargs: object) -> None:
+        write_deltalake(self.path(ref), data, partition_by=list(partition_by) or None, **kwargs)  # type: ignore[arg-type]
+
+    def append(self, ref: TableRef, df: DataFrame, partition_by: Sequence[str] = ()) -> None:
+        data = _nullable(df.toArrow())
+        if data.num_rows or not self.exists(ref):
+            self._write(ref, data, partition_by, mode="append")
+
+    def replace_where(self, ref: TableRef, df: DataFrame, predicate: str, partition_by: Sequence[str] = ()) -> None:
+        data = _nullable(df.toArrow())
+        if not self.exists(ref):
+            self._write(ref, data, partition_by, mode="append")
+        else:
+            self._write(ref, data, partition_by, mode="overwrite", predicate=predicate)
+
+    def merge(self, ref: TableRef, source: DataFrame, spec: MergeSpec, partition_by: Sequence[str] = ()) -> MergeMetrics:
+        data = _nullable(source.toArrow())
+        if not self.exists(ref):
+            self._write(ref, data.slice(0, 0), partition_by, mode="append")
+        if data.num_rows == 0:
+            return MergeMetrics(inserted=0, updated=0)
+        builder = self._table(ref).merge(data, predicate=spec.predicate, source_alias="s", target_alias="t")
+        if spec.update:
+            builder = builder.when_matched_update(updates=dict(spec.update), predicate=spec.matched_condition)
+        if spec.insert_all:
+            builder = builder.when_not_matched_insert_all()
+        metrics = builder.execute()
+        return MergeMetrics(
+            inserted=int(metrics.get("num_target_rows_inserted", 0)),
+            updated=int(metrics.get("num_target_rows_updated", 0)),
+        )
+
+    def history(self, ref: TableRef, limit: int | None = None) -> list[dict[str, object]]:
+        return list(self._table(ref).history(limit))

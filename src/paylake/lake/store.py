@@ -1,0 +1,118 @@
+"""The storage seam: every Delta read and write goes through :class:`TableStore`.
+
+Spark does the transformations; a store only moves DataFrames in and out of Delta tables. The local store uses
+delta-rs (no Delta jars needed), the Databricks store the runtime's native Delta. Both take the same
+:class:`MergeSpec`, so merge logic such as SCD2 is written once.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime
+
+from pyspark.sql import DataFrame
+
+from paylake.config.environment import Layer
+from paylake.config.identifiers import check_identifier
+
+FilterValue = str | int | float | bool | date | datetime
+# A conjunction of simple predicates, e.g. [("is_current", "=", True)]; both engines can push these down.
+Filters = Sequence[tuple[str, str, FilterValue]]
+_FILTER_OPS = {"=", "!=", "<", "<=", ">", ">="}
+
+
+@dataclass(frozen=True)
+class TableRef:
+    """A lake table: its layer and name. Names are validated identifiers, safe in paths and SQL."""
+
+    layer: Layer
+    name: str
+
+    def __post_init__(self) -> None:
+        check_identifier(self.name)
+
+    def __str__(self) -> str:
+        return f"{self.layer}.{self.name}"
+
+
+@dataclass(frozen=True)
+class MergeSpec:
+    """A MERGE with target alias ``t`` and source alias ``s``.
+
+    Attributes:
+        predicate: join condition, e.g. ``t.id = s.id AND t.record_version = s.record_version``.
+        update: target column -> SQL expression, applied to matched rows (``WHEN MATCHED THEN UPDATE SET``).
+        matched_condition: optional extra condition for the update clause.
+        insert_all: insert every source column for unmatched source rows.
+    """
+
+    predicate: str
+    update: Mapping[str, str] = field(default_factory=dict)
+    matched_condition: str | None = None
+    insert_all: bool = True
+
+
+@dataclass(frozen=True)
+class MergeMetrics:
+    """What a merge did."""
+
+    inserted: int
+    updated: int
+
+
+def sql_literal(value: FilterValue) -> str:
+    """Render a value as a SQL literal understood by Spark SQL and delta-rs (DataFusion) alike."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return repr(value)
+    if isinstance(value, datetime):
+        return f"TIMESTAMP '{value.isoformat(sep=' ')}'"
+    if isinstance(value, date):
+        return f"DATE '{value.isoformat()}'"
+    return "'" + str(value).replace("'", "''") + "'"
+
+
+def filters_sql(filters: Filters) -> str:
+    """Render filters as a SQL conjunction (column names are validated identifiers)."""
+    parts = []
+    for column, op, value in filters:
+        check_identifier(column)
+        if op not in _FILTER_OPS:
+            raise ValueError(f"unsupported filter operator {op!r}")
+        parts.append(f"{column} {op} {sql_literal(value)}")
+    return " AND ".join(parts) or "true"
+
+
+class TableStore(ABC):
+    """Reads and writes lake tables. Implementations are chosen by the environment's ``engine``."""
+
+    @abstractmethod
+    def exists(self, ref: TableRef) -> bool:
+        """Whether the table exists."""
+
+    @abstractmethod
+    def read(self, ref: TableRef, filters: Filters = (), columns: Sequence[str] | None = None) -> DataFrame:
+        """The table's rows matching ``filters`` (and only ``columns``, if given) as a Spark DataFrame.
+
+        Raises:
+            TableStoreError: the table does not exist.
+        """
+
+    @abstractmethod
+    def append(self, ref: TableRef, df: DataFrame, partition_by: Sequence[str] = ()) -> None:
+        """Append rows, creating the table (also when ``df`` is empty) if needed."""
+
+    @abstractmethod
+    def replace_where(self, ref: TableRef, df: DataFrame, predicate: str, partition_by: Sequence[str] = ()) -> None:
+        """Atomically replace the rows matching ``predicate`` with ``df`` (one commit); creates the table."""
+
+    @abstractmethod
+    def merge(self, ref: TableRef, source: DataFrame, spec: MergeSpec, partition_by: Sequence[str] = ()) -> MergeMetrics:
+        """MERGE ``source`` into the table in one commit, creating it empty first if needed."""
+
+    @abstractmethod
+    def history(self, ref: TableRef, limit: int | None = None) -> list[dict[str, object]]:
+        """The table's commit history, newest first."""

@@ -1,0 +1,64 @@
+"""Outcome of one table in a layer run, and the summary block printed after a run."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Literal
+
+Status = Literal["SUCCESS", "FAILED", "SKIPPED"]
+
+
+@dataclass
+class TableResult:
+    """What happened to one table. Row counts follow: ``rows_read = rows_loaded + rows_rejected``."""
+
+    table: str
+    status: Status = "SUCCESS"
+    files: int = 0
+    rows_read: int = 0
+    rows_loaded: int = 0
+    rows_rejected: int = 0
+    rows_flagged: int = 0
+    new_versions: int = 0
+    closed_versions: int = 0
+    batch_id: str | None = None
+    seconds: float = 0.0
+    error: str | None = None
+    failures_by_rule: dict[str, int] = field(default_factory=dict)
+
+
+TITLES = {
+    "bronze": "BRONZE LAYER INGESTION SUMMARY",
+    "silver": "SILVER LAYER TRANSFORMATION SUMMARY",
+    "gold": "GOLD LAYER SUMMARY",
+}
+
+
+def render_summary(layer: str, results: Sequence[TableResult], run_id: str, as_of: date) -> str:
+    """The seed's summary block: totals, then one line per table (and the error of a failed table)."""
+    rule = "=" * 100
+    counts = {status: sum(r.status == status for r in results) for status in ("SUCCESS", "FAILED", "SKIPPED")}
+    lines = [
+        rule,
+        TITLES.get(layer, f"{layer.upper()} LAYER SUMMARY"),
+        rule,
+        f"Run: {run_id}   As of: {as_of.isoformat()}",
+        f"Total Tables: {len(results)}",
+        f"  Success: {counts['SUCCESS']}",
+        f"  Failed: {counts['FAILED']}",
+        f"  Skipped: {counts['SKIPPED']}",
+        "-" * 100,
+        f"{'table':<22}{'status':<9}{'files':>6}{'read':>11}{'loaded':>11}{'rejected':>10}{'flagged':>9}"
+        f"{'new_vers':>10}{'closed':>8}{'seconds':>9}",
+    ]
+    for r in results:
+        lines.append(
+            f"{r.table:<22}{r.status:<9}{r.files:>6}{r.rows_read:>11}{r.rows_loaded:>11}{r.rows_rejected:>10}"
+            f"{r.rows_flagged:>9}{r.new_versions:>10}{r.closed_versions:>8}{r.seconds:>9.1f}"
+        )
+        if r.error:
+            lines.append(f"    {r.error}")
+    lines.append(rule)
+    return "\n".join(lines)

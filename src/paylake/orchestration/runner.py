@@ -1,0 +1,139 @@
+"""Run the tables of a layer in dependency order, isolate failures, and record every run in ops.pipeline_runs."""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, timezone
+
+from pyspark.sql import functions as F
+
+from paylake.bronze.ingest import RunInfo, ingest_table
+from paylake.errors import PaylakeError, UsageError
+from paylake.lake.store import TableRef
+from paylake.orchestration.dependencies import dependency_order
+from paylake.orchestration.results import TableResult, render_summary
+from paylake.runtime.context import PaylakeContext
+
+logger = logging.getLogger(__name__)
+
+PIPELINE_RUNS = TableRef("ops", "pipeline_runs")
+PIPELINE_RUNS_SCHEMA = (
+    "run_id string, layer string, table string, status string, as_of date, environment string, "
+    "started_at timestamp, finished_at timestamp, seconds double, files bigint, rows_read bigint, "
+    "rows_loaded bigint, rows_rejected bigint, rows_flagged bigint, new_versions bigint, closed_versions bigint, "
+    "batch_id string, error string"
+)
+
+
+@dataclass(frozen=True)
+class LayerRun:
+    """The outcome of one layer run."""
+
+    layer: str
+    run: RunInfo
+    results: Sequence[TableResult]
+
+    @property
+    def ok(self) -> bool:
+        """True when no table failed or was skipped."""
+        return all(r.status == "SUCCESS" for r in self.results)
+
+    def summary(self) -> str:
+        """The printable summary block."""
+        return render_summary(self.layer, self.results, self.run.run_id, self.run.as_of)
+
+
+def select_tables(requested: str | Sequence[str] | None, available: Sequence[str]) -> list[str]:
+    """Resolve ``all``/``None`` or a comma list of table names against the available ones.
+
+    Raises:
+        UsageError: a requested table is unknown; lists the available ones.
+    """
+    if requested is None or requested == "all" or requested == ["all"]:
+        return sorted(available)
+    names = [n.strip() for n in (requested.split(",") if isinstance(requested, str) else requested) if n.strip()]
+    unknown = [n for n in names if n not in available]
+    if unknown or not names:
+        raise UsageError(f"unknown table(s) {unknown or names}; available: {', '.join(sorted(available))}")
+    return list(dict.fromkeys(names))
+
+
+TableRunner = Callable[[PaylakeContext, str, RunInfo, TableResult], TableResult]
+
+
+def _run_bronze_table(context: PaylakeContext, table: str, run: RunInfo, result: TableResult) -> TableResult:
+    config = context.bronze.tables[table]
+    return ingest_table(context.spark, context.store, config, context.landing_root, run, result)
+
+
+def run_layer(
+    context: PaylakeContext,
+    layer: str,
+    dependencies: Mapping[str, set[str]],
+    run_table: TableRunner,
+    tables: str | Sequence[str] | None,
+    as_of: date,
+    run_id: str | None = None,
+) -> LayerRun:
+    """Run the selected tables of a layer in dependency order.
+
+    A failed table skips the tables that depend on it (directly or not), never its siblings. Every table's
+    outcome is appended to ``ops.pipeline_runs``.
+    """
+    selected = select_tables(tables, list(dependencies))
+    order = dependency_order({t: dependencies[t] & set(selected) for t in selected})
+    run = RunInfo(run_id or uuid.uuid4().hex[:12], as_of, datetime.now(timezone.utc).replace(tzinfo=None))
+    results: list[TableResult] = []
+    not_ok: set[str] = set()
+    for table in order:
+        result = TableResult(table)
+        blocked = sorted(dependencies[table] & not_ok)
+        started = time.perf_counter()
+        if blocked:
+            result.status, result.error = "SKIPPED", f"skipped: upstream {', '.join(blocked)} did not succeed"
+        else:
+            logger.info("%s.%s: start (as of %s)", layer, table, as_of)
+            try:
+                run_table(context, table, run, result)
+            except PaylakeError as exc:
+                result.status, result.error = "FAILED", str(exc)
+            except Exception as exc:  # one table's crash must not stop its siblings
+                logger.exception("%s.%s failed unexpectedly", layer, table)
+                first_line = (str(exc).strip().splitlines() or [""])[0][:300]
+                result.status, result.error = "FAILED", f"{type(exc).__name__}: {first_line} (see log for details)"
+        result.seconds = time.perf_counter() - started
+        if result.status != "SUCCESS":
+            not_ok.add(table)
+            logger.error("%s.%s: %s", layer, table, result.error)
+        results.append(result)
+        _record(context, layer, run, result)
+    return LayerRun(layer, run, results)
+
+
+def _record(context: PaylakeContext, layer: str, run: RunInfo, r: TableResult) -> None:
+    finished = datetime.now(timezone.utc).replace(tzinfo=None)
+    row = (
+        run.run_id, layer, r.table, r.status, run.as_of, context.environment.name, run.started_at, finished,
+        r.seconds, r.files, r.rows_read, r.rows_loaded, r.rows_rejected, r.rows_flagged, r.new_versions,
+        r.closed_versions, r.batch_id, r.error,
+    )
+    df = context.spark.createDataFrame([row], PIPELINE_RUNS_SCHEMA).withColumn("seconds", F.round("seconds", 3))
+    context.store.append(PIPELINE_RUNS, df)
+
+
+def run_bronze(
+    context: PaylakeContext, tables: str | Sequence[str] | None, as_of: date, run_id: str | None = None
+) -> LayerRun:
+    """Ingest the selected bronze tables (``all`` or a list) up to ``as_of``."""
+    configs = context.bronze.tables
+    dependencies = {name: config.dependencies() for name, config in configs.items()}
+    return run_layer(context, "bronze", dependencies, _run_bronze_table, tables, as_of, run_id)
+
+
+LAYERS: dict[str, Callable[[PaylakeContext, str | Sequence[str] | None, date], LayerRun]] = {
+    "bronze": lambda context, tables, as_of: run_bronze(context, tables, as_of),
+}

@@ -1,0 +1,85 @@
+"""One context object that the CLI, the notebooks and the tests share: settings in, Spark and stores out."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+
+from pyspark.sql import SparkSession
+
+from paylake.config.environment import EnvironmentConfig
+from paylake.config.loader import BronzeMetadata, MetadataSource, load_bronze, load_environment, open_source
+from paylake.lake.delta_rs import DeltaRsStore
+from paylake.lake.delta_spark import DeltaSparkStore
+from paylake.lake.store import TableStore
+from paylake.runtime.spark import local_spark
+
+
+def _local_store(context: PaylakeContext) -> TableStore:
+    return DeltaRsStore(context.spark, context.lake_root)
+
+
+def _databricks_store(context: PaylakeContext) -> TableStore:
+    settings = context.environment.databricks
+    if settings is None:
+        raise ValueError(f"environment {context.environment.name!r} uses engine databricks but has no databricks: section")
+    return DeltaSparkStore(context.spark, settings.catalog, settings.schemas)
+
+
+STORES: dict[str, Callable[[PaylakeContext], TableStore]] = {"local": _local_store, "databricks": _databricks_store}
+
+
+@dataclass
+class PaylakeContext:
+    """Everything a run needs, built lazily from an environment and optional path overrides.
+
+    Attributes:
+        environment: the environment's settings.
+        metadata: where table metadata is read from.
+        landing_root: landing zone (the environment's, unless overridden).
+        lake_root: lake root (the environment's, unless overridden).
+        spark_session: a session to use instead of starting one (Databricks, tests).
+    """
+
+    environment: EnvironmentConfig
+    metadata: MetadataSource
+    landing_root: str
+    lake_root: str
+    spark_session: SparkSession | None = field(default=None, repr=False)
+
+    @classmethod
+    def create(
+        cls,
+        env: str = "local",
+        metadata_root: str | Path = "metadata",
+        landing_root: str | Path | None = None,
+        lake_root: str | Path | None = None,
+        spark: SparkSession | None = None,
+    ) -> PaylakeContext:
+        """Load the environment ``env`` from ``metadata_root`` and apply path overrides."""
+        source = open_source(metadata_root)
+        environment = load_environment(source, env)
+        return cls(
+            environment=environment,
+            metadata=source,
+            landing_root=str(landing_root or environment.landing_root),
+            lake_root=str(lake_root or environment.lake_root),
+            spark_session=spark,
+        )
+
+    @cached_property
+    def spark(self) -> SparkSession:
+        """The SparkSession: the injected one, or a local one started on first use."""
+        return self.spark_session or local_spark(self.environment.spark, self.environment.timezone)
+
+    @cached_property
+    def store(self) -> TableStore:
+        """The environment's TableStore."""
+        return STORES[self.environment.engine](self)
+
+    @cached_property
+    def bronze(self) -> BronzeMetadata:
+        """All bronze table metadata, validated."""
+        return load_bronze(self.metadata)
