@@ -28,7 +28,15 @@ from paylake.bronze.landing import (
     read_landing,
     typed_rows,
 )
-from paylake.bronze.scd2 import CHANGE, EFFECTIVE_FROM, EFFECTIVE_TO, Scd2Spec, scd2_changes, scd2_merge_spec
+from paylake.bronze.scd2 import (
+    CHANGE,
+    EFFECTIVE_FROM,
+    EFFECTIVE_TO,
+    Scd2Spec,
+    latest_versions,
+    scd2_changes,
+    scd2_merge_spec,
+)
 from paylake.config.bronze import BronzeTableConfig
 from paylake.config.quality import ForeignKeyRule
 from paylake.errors import DataQualityError, IngestionError
@@ -142,11 +150,30 @@ def _references(store: TableStore, config: BronzeTableConfig) -> dict[str, DataF
     return references
 
 
-def _ingested(store: TableStore, table: str) -> dict[str, str]:
+@dataclass(frozen=True)
+class IngestedFiles:
+    """What the file log knows of a table: each ingested file's checksum, and the latest extract date."""
+
+    checksums: Mapping[str, str]
+    latest_extract: date | None
+
+
+def _latest(store: TableStore, target: TableRef, spec: Scd2Spec) -> DataFrame | None:
+    """Current rows; for snapshot feeds also the last version of deleted keys, which may come back."""
+    if not store.exists(target):
+        return None
+    if spec.snapshot:
+        return latest_versions(store.read(target), spec.keys)
+    return store.read(target, filters=[("is_current", "=", True)])
+
+
+def ingested_files(store: TableStore, table: str) -> IngestedFiles:
+    """Read ``ops.ingested_files`` for one table."""
     if not store.exists(INGESTED_FILES):
-        return {}
-    rows = store.read(INGESTED_FILES, filters=[("table", "=", table)], columns=["file_name", "sha256"]).collect()
-    return {row["file_name"]: row["sha256"] for row in rows}
+        return IngestedFiles({}, None)
+    columns = ["file_name", "sha256", "extract_date"]
+    rows = store.read(INGESTED_FILES, filters=[("table", "=", table)], columns=columns).collect()
+    return IngestedFiles({r["file_name"]: r["sha256"] for r in rows}, max((r["extract_date"] for r in rows), default=None))
 
 
 @dataclass(frozen=True)
@@ -205,7 +232,8 @@ def ingest_table(
         DataQualityError: a file fell under ``min_pass_rate``; nothing was written to the target.
     """
     result = result or TableResult(config.table)
-    pending = pending_files(discover_files(landing_root, config, run.as_of), _ingested(store, config.table))
+    log = ingested_files(store, config.table)
+    pending = pending_files(discover_files(landing_root, config, run.as_of), log.checksums)
     if not pending:
         logger.info("bronze.%s: no new files up to %s", config.table, run.as_of)
         return result
@@ -237,9 +265,9 @@ def ingest_table(
         spec = scd2_spec(config)
         target = TableRef("bronze", config.table)
         accepted = checked.where(~is_rejected()).withColumns({BATCH_ID: F.lit(batch_id), INGESTED_AT: F.lit(ingested_at)})
-        current = store.read(target, filters=[("is_current", "=", True)]) if store.exists(target) else None
+        current = _latest(store, target, spec)
         presence = checked.select(*config.primary_key, EXTRACT_DATE).dropna() if spec.snapshot else None
-        changes = scd2_changes(accepted, current, spec, presence).persist()
+        changes = scd2_changes(accepted, current, spec, presence, log.latest_extract).persist()
         try:
             by_change = changes.groupBy(CHANGE).count().collect()
             result.new_versions = sum(r["count"] for r in by_change if r[CHANGE] == "insert")

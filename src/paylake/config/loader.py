@@ -163,33 +163,39 @@ def load_bronze(source: MetadataSource) -> BronzeMetadata:
     tables: dict[str, BronzeTableConfig] = {}
     files: dict[str, str] = {}
     issues: list[ConfigIssue] = []
+    broken: set[str] = set()  # tables whose file exists but is invalid: not "unknown" to their dependants
     for relative in source.list_files("bronze"):
         config, found = _bronze_table_issues(source, relative)
         issues += found
         if config is None:
+            broken.add(Path(relative).parent.name)
             continue
         if config.table in tables:
             issues.append(ConfigIssue(source.display(relative), "table", f"duplicate table {config.table!r}"))
             continue
         tables[config.table] = config
         files[config.table] = source.display(relative)
-    issues += _reference_issues(tables, files)
+    issues += _reference_issues(tables, files, broken)
     if issues:
         raise InvalidConfigError(issues)
     return BronzeMetadata(tables=tables)
 
 
-def _reference_issues(tables: Mapping[str, BronzeTableConfig], files: Mapping[str, str]) -> list[ConfigIssue]:
+def _reference_issues(
+    tables: Mapping[str, BronzeTableConfig], files: Mapping[str, str], broken: set[str]
+) -> list[ConfigIssue]:
     issues: list[ConfigIssue] = []
     for name, config in tables.items():
         for index, dependency in enumerate(config.depends_on):
-            if dependency not in tables:
+            if dependency not in tables and dependency not in broken:
                 issues.append(ConfigIssue(files[name], f"depends_on[{index}]", f"unknown table {dependency!r}"))
         for index, rule in enumerate(config.quality.rules):
             if rule.type != "foreign_key":
                 continue
             target = tables.get(rule.references.table)
             key = f"quality.rules[{index}].references"
+            if rule.references.table in broken:
+                continue
             if target is None:
                 issues.append(ConfigIssue(files[name], f"{key}.table", f"unknown bronze table {rule.references.table!r}"))
             elif rule.references.column not in target.column_names:

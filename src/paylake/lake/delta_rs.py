@@ -12,14 +12,24 @@ from paylake.errors import TableStoreError
 from paylake.lake.store import Filters, MergeMetrics, MergeSpec, TableRef, TableStore
 
 
-def _nullable(table: pa.Table) -> pa.Table:
-    """Drop Spark's NOT NULL markers so later batches with nulls in those columns still append."""
+def for_delta_rs(table: pa.Table) -> pa.Table:
+    """Arrow data from Spark, made safe for delta-rs.
+
+    * Spark's NOT NULL markers are dropped, so later batches with nulls in those columns still append.
+    * List columns are rebuilt: when every list in a chunk is empty, Spark exports the child string array with
+      empty buffers, on which arrow-rs panics inside a delta-rs MERGE ("range start index ... out of range");
+      ``take`` writes standard buffers. Only list columns pay for the copy.
+    """
 
     def relax(data_type: pa.DataType) -> pa.DataType:
         if pa.types.is_list(data_type):
             return pa.list_(pa.field("element", relax(data_type.value_type), nullable=True))
         return data_type
 
+    everything = pa.array(range(table.num_rows), type=pa.int64())
+    for index, field in enumerate(table.schema):
+        if pa.types.is_list(field.type):
+            table = table.set_column(index, field, table.column(index).take(everything))
     schema = pa.schema([pa.field(f.name, relax(f.type), nullable=True) for f in table.schema])
     return table.cast(schema)
 
@@ -56,19 +66,19 @@ class DeltaRsStore(TableStore):
         write_deltalake(self.path(ref), data, partition_by=list(partition_by) or None, **kwargs)  # type: ignore[arg-type]
 
     def append(self, ref: TableRef, df: DataFrame, partition_by: Sequence[str] = ()) -> None:
-        data = _nullable(df.toArrow())
+        data = for_delta_rs(df.toArrow())
         if data.num_rows or not self.exists(ref):
             self._write(ref, data, partition_by, mode="append")
 
     def replace_where(self, ref: TableRef, df: DataFrame, predicate: str, partition_by: Sequence[str] = ()) -> None:
-        data = _nullable(df.toArrow())
+        data = for_delta_rs(df.toArrow())
         if not self.exists(ref):
             self._write(ref, data, partition_by, mode="append")
         else:
             self._write(ref, data, partition_by, mode="overwrite", predicate=predicate)
 
     def merge(self, ref: TableRef, source: DataFrame, spec: MergeSpec, partition_by: Sequence[str] = ()) -> MergeMetrics:
-        data = _nullable(source.toArrow())
+        data = for_delta_rs(source.toArrow())
         if not self.exists(ref):
             self._write(ref, data.slice(0, 0), partition_by, mode="append")
         if data.num_rows == 0:

@@ -1,0 +1,26 @@
+"""Shared fixtures: one local SparkSession for the whole test run, and the repository's paths."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from pyspark.sql import SparkSession
+
+from paylake.config.environment import SparkConfig
+from paylake.runtime.spark import local_spark
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="session")
+def spark() -> Iterator[SparkSession]:
+    session = local_spark(SparkConfig(master="local[2]", shuffle_partitions=2, driver_memory="2g"), "UTC")
+    yield session
+    session.stop()
+
+
+@pytest.fixture(scope="session")
+def repo() -> Path:
+    return REPO

@@ -1,0 +1,170 @@
+"""Bronze ingestion end to end on real files and real Delta tables (delta-rs), through the orchestrator."""
+
+from __future__ import annotations
+
+import shutil
+from datetime import date, timedelta
+from pathlib import Path
+
+import pytest
+from deltalake import DeltaTable
+from pyspark.sql import SparkSession
+
+from paylake.datagen.generator import GeneratorConfig, write_landing
+from paylake.orchestration.runner import LayerRun, run_bronze
+from paylake.runtime.context import PaylakeContext
+
+END = date(2026, 3, 10)
+CONFIG = GeneratorConfig(accounts=150, skus=12, days=4, end=END, seed=11, history_days=30, dirty_rate=0.01)
+TABLES = ["accounts", "invoice_line_items", "invoices", "skus"]
+AUDIT = {"_batch_id", "_ingested_at"}
+
+
+@pytest.fixture(scope="module")
+def landing(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("landing")
+    write_landing(CONFIG, root)
+    return root
+
+
+def context(spark: SparkSession, repo: Path, landing: Path, lake: Path) -> PaylakeContext:
+    return PaylakeContext.create("local", repo / "metadata", landing, lake, spark=spark)
+
+
+def table_rows(lake: Path, layer: str, table: str, drop: set[str] = AUDIT) -> list[tuple[object, ...]]:
+    data = DeltaTable(str(lake / layer / table)).to_pyarrow_table()
+    columns = [c for c in data.column_names if c not in drop]
+    return sorted((tuple(row.values()) for row in data.select(columns).to_pylist()), key=repr)
+
+
+def versions(lake: Path) -> dict[str, int]:
+    found = {}
+    for layer in ("bronze", "ops"):
+        for path in sorted((lake / layer).iterdir()):
+            found[f"{layer}.{path.name}"] = DeltaTable(str(path)).version()
+    return found
+
+
+def by_table(outcome: LayerRun) -> dict[str, object]:
+    return {r.table: r for r in outcome.results}
+
+
+def test_backlog_load_accounts_for_every_row_and_a_rerun_changes_nothing(
+    spark: SparkSession, repo: Path, landing: Path, tmp_path: Path
+) -> None:
+    ctx = context(spark, repo, landing, tmp_path)
+    first = run_bronze(ctx, "all", END)
+    assert first.ok, first.summary()
+    assert [r.table for r in first.results] == ["accounts", "skus", "invoices", "invoice_line_items"]
+    for result in first.results:
+        assert result.files == CONFIG.days
+        assert result.rows_read == result.rows_loaded + result.rows_rejected > 0
+        quarantined = DeltaTable(str(tmp_path / "bronze" / f"{result.table}_quarantine")).to_pyarrow_table()
+        assert quarantined.num_rows == result.rows_rejected
+        assert sum(result.failures_by_rule.values()) >= result.rows_rejected
+    logged = DeltaTable(str(tmp_path / "ops" / "ingested_files")).to_pyarrow_table().to_pylist()
+    assert len(logged) == 4 * CONFIG.days and all(r["rows_read"] == r["rows_loaded"] + r["rows_rejected"] for r in logged)
+    before = versions(tmp_path)
+
+    again = run_bronze(ctx, "all", END)
+    assert again.ok and all(r.files == 0 and r.new_versions == 0 for r in again.results)
+    after = versions(tmp_path)
+    assert after.pop("ops.pipeline_runs") == before.pop("ops.pipeline_runs") + 4
+    assert after == before, "a re-run wrote to a table other than the run audit"
+    runs = DeltaTable(str(tmp_path / "ops" / "pipeline_runs")).to_pyarrow_table().to_pylist()
+    assert len(runs) == 8 and {r["status"] for r in runs} == {"SUCCESS"}
+
+
+def test_backlog_gives_the_same_tables_as_day_by_day_loads(
+    spark: SparkSession, repo: Path, landing: Path, tmp_path: Path
+) -> None:
+    backlog, daily = tmp_path / "backlog", tmp_path / "daily"
+    assert run_bronze(context(spark, repo, landing, backlog), "all", END).ok
+    ctx = context(spark, repo, landing, daily)
+    for offset in range(CONFIG.days - 1, -1, -1):
+        assert run_bronze(ctx, "all", END - timedelta(days=offset)).ok
+    for table in TABLES:
+        assert table_rows(backlog, "bronze", table) == table_rows(daily, "bronze", table), table
+        assert table_rows(backlog, "bronze", f"{table}_quarantine", AUDIT | {"_quarantined_at"}) == table_rows(
+            daily, "bronze", f"{table}_quarantine", AUDIT | {"_quarantined_at"}
+        )
+
+
+def test_a_changed_file_under_an_ingested_name_fails_its_table_and_skips_dependants(
+    spark: SparkSession, repo: Path, landing: Path, tmp_path: Path
+) -> None:
+    feeds = tmp_path / "landing"
+    shutil.copytree(landing, feeds)
+    ctx = context(spark, repo, feeds, tmp_path / "lake")
+    assert run_bronze(ctx, "all", END).ok
+    before = versions(tmp_path / "lake")
+    changed = feeds / "invoices" / f"invoices_{END:%Y%m%d}.csv"
+    changed.write_text(changed.read_text().replace("OPEN", "PAID", 1))
+
+    outcome = by_table(run_bronze(ctx, "all", END))
+    assert outcome["invoices"].status == "FAILED"  # type: ignore[attr-defined]
+    assert str(changed) in outcome["invoices"].error and "already ingested" in outcome["invoices"].error  # type: ignore[attr-defined]
+    assert outcome["invoice_line_items"].status == "SKIPPED"  # type: ignore[attr-defined]
+    assert outcome["accounts"].status == outcome["skus"].status == "SUCCESS"  # type: ignore[attr-defined]
+    after = versions(tmp_path / "lake")
+    after.pop("ops.pipeline_runs"), before.pop("ops.pipeline_runs")
+    assert after == before
+
+
+INVOICE_HEADER = "invoice_id,account_id,invoice_date,due_date,currency,invoice_amount,status,paid_date,paid_amount,is_disputed,updated_at\n"
+
+
+def test_a_batch_under_its_pass_rate_is_held_back_whole_and_loads_once_fixed(
+    spark: SparkSession, repo: Path, landing: Path, tmp_path: Path
+) -> None:
+    feeds = tmp_path / "landing"
+    shutil.copytree(landing, feeds)
+    ctx = context(spark, repo, feeds, tmp_path / "lake")
+    assert run_bronze(ctx, "all", END).ok
+    target = tmp_path / "lake" / "bronze" / "invoices"
+    version, rows = DeltaTable(str(target)).version(), DeltaTable(str(target)).to_pyarrow_table().num_rows
+    day = END + timedelta(days=1)
+    bad = feeds / "invoices" / f"invoices_{day:%Y%m%d}.csv"
+    bad.write_text(INVOICE_HEADER + "\n".join([
+        "INV-90000001,ACC-000001,2026-03-11,2026-04-10,USD,100.00,OPEN,,0.00,false,2026-03-11 09:00:00",
+        "INV-90000002,ACC-000001,2026-03-11,2026-04-10,USD,-5.00,OPEN,,0.00,false,2026-03-11 09:00:00",
+        "INV-90000003,ACC-999999,2026-03-11,2026-04-10,USD,5.00,OPEN,,0.00,false,2026-03-11 09:00:00",
+        "INV-90000004,ACC-000001,2026-03-11,2026-02-10,XXX,1,234.00,OPEN,,0.00,false,2026-03-11 09:00:00",
+    ]) + "\n")
+    outcome = by_table(run_bronze(ctx, "invoices,invoice_line_items", day))
+    invoices = outcome["invoices"]
+    assert invoices.status == "FAILED"  # type: ignore[attr-defined]
+    assert invoices.error.startswith("Data quality check failed: 25% pass rate (threshold 90%) in " + str(bad))  # type: ignore[attr-defined]
+    assert (invoices.rows_read, invoices.rows_loaded, invoices.rows_rejected) == (4, 1, 3)  # type: ignore[attr-defined]
+    assert outcome["invoice_line_items"].status == "SKIPPED"  # type: ignore[attr-defined]
+    assert DeltaTable(str(target)).version() == version and DeltaTable(str(target)).to_pyarrow_table().num_rows == rows
+    quarantine = {
+        r["invoice_id"]: r for r in DeltaTable(str(tmp_path / "lake/bronze/invoices_quarantine")).to_pyarrow_table().to_pylist()
+        if r["_source_file"] == bad.name
+    }
+    assert quarantine["INV-90000002"]["_dq_rules"] == ["range_invoice_amount"]
+    assert quarantine["INV-90000002"]["invoice_amount"] == "-5.00"
+    assert quarantine["INV-90000003"]["_dq_rules"] == ["fk_account_id_accounts"]
+    assert quarantine["INV-90000003"]["_dq_reason"] == "fk_account_id_accounts: account_id=ACC-999999 not found in accounts.account_id"
+    # The unquoted thousands separator adds a field: the row is malformed, and the shifted values fail more rules.
+    assert quarantine["INV-90000004"]["_dq_rules"][0] == "malformed_row"
+    assert quarantine["INV-90000004"]["_dq_reason"].startswith("malformed_row: row does not have the 11 fields")
+
+    bad.write_text(INVOICE_HEADER + "INV-90000001,ACC-000001,2026-03-11,2026-04-10,USD,100.00,OPEN,,0.00,false,2026-03-11 09:00:00\n")
+    # Same name, new content, but the first delivery was never ingested: this is a retry, not a re-delivery.
+    fixed = by_table(run_bronze(ctx, "invoices", day))["invoices"]
+    assert fixed.status == "SUCCESS" and fixed.new_versions == 1, fixed  # type: ignore[attr-defined]
+    remaining = [r for r in DeltaTable(str(tmp_path / "lake/bronze/invoices_quarantine")).to_pyarrow_table().to_pylist()
+                 if r["_source_file"] == bad.name]
+    assert remaining == [], "quarantine rows of a retried file are replaced, not duplicated"
+
+
+def test_foreign_key_to_a_table_not_loaded_yet_is_a_clear_error(
+    spark: SparkSession, repo: Path, landing: Path, tmp_path: Path
+) -> None:
+    outcome = by_table(run_bronze(context(spark, repo, landing, tmp_path), "invoices", END))
+    assert outcome["invoices"].status == "FAILED"  # type: ignore[attr-defined]
+    assert outcome["invoices"].error == (  # type: ignore[attr-defined]
+        "bronze/invoices: foreign key fk_account_id_accounts needs table bronze.accounts, which does not exist yet; "
+        "load accounts first"
+    )

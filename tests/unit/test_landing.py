@@ -1,0 +1,111 @@
+"""Landing files: discovery up to as_of, header checks, and typed reading that loses no malformed value."""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+
+import pytest
+from pyspark.sql import SparkSession
+
+from paylake.bronze.landing import check_header, discover_files, parse_checks, read_landing, typed_rows
+from paylake.config.bronze import BronzeTableConfig
+from paylake.errors import IngestionError
+from paylake.quality.gate import apply_checks
+
+CONFIG = BronzeTableConfig.model_validate(
+    {
+        "table": "things",
+        "load_type": "incremental",
+        "primary_key": ["id"],
+        "sequence_column": "updated_at",
+        "columns": [
+            {"name": "id", "type": "string"},
+            {"name": "amount", "type": "decimal(10,2)"},
+            {"name": "day", "type": "date"},
+            {"name": "flag", "type": "boolean"},
+            {"name": "updated_at", "type": "timestamp"},
+        ],
+        "scd": {"compare_columns": ["amount"]},
+    }
+)
+HEADER = "id,amount,day,flag,updated_at\n"
+
+
+def write(folder: Path, name: str, body: str) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / name
+    path.write_text(body, encoding="utf-8")
+    return path
+
+
+def test_discovery_orders_by_date_stops_at_as_of_and_ignores_strangers(tmp_path: Path) -> None:
+    folder = tmp_path / "things"
+    for name in ["things_20260103.csv", "things_20260101.csv", "things_20260105.csv", "notes.txt", "things_2026.csv"]:
+        write(folder, name, HEADER)
+    found = discover_files(str(tmp_path), CONFIG, date(2026, 1, 4))
+    assert [(f.name, f.extract_date) for f in found] == [
+        ("things_20260101.csv", date(2026, 1, 1)),
+        ("things_20260103.csv", date(2026, 1, 3)),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("header", "message"),
+    [
+        ("id,amount,day,flag\n", r"missing columns \['updated_at'\]"),
+        ("id,amount,day,flag,updated_at,extra\n", r"unexpected columns \['extra'\]"),
+        ("amount,id,day,flag,updated_at\n", "columns in another order"),
+        ("", "empty file, expected a header row"),
+    ],
+)
+def test_header_mismatch_is_a_batch_error_naming_the_file(tmp_path: Path, header: str, message: str) -> None:
+    path = write(tmp_path / "things", "things_20260101.csv", header)
+    (file,) = discover_files(str(tmp_path), CONFIG, date(2026, 1, 1))
+    with pytest.raises(IngestionError, match=message) as error:
+        check_header(file, CONFIG)
+    assert str(path) in str(error.value)
+
+
+def test_header_with_bom_and_crlf_is_accepted(tmp_path: Path) -> None:
+    write(tmp_path / "things", "things_20260101.csv", "\ufeff" + HEADER.replace("\n", "\r\n"))
+    (file,) = discover_files(str(tmp_path), CONFIG, date(2026, 1, 1))
+    check_header(file, CONFIG)
+
+
+def test_typed_reading_keeps_raw_values_and_rejects_each_malformed_one(spark: SparkSession, tmp_path: Path) -> None:
+    body = HEADER + "\n".join(
+        [
+            "a,10.50,2026-01-01,true,2026-01-01 10:00:00",
+            'b,"1,234.50",2026-01-01,true,2026-01-01 10:00:00',
+            "c,3,2026/13/45,maybe,2026-01-01T10:00:00",
+            "d,4,2026,false,yesterday",
+            "e,5,2026-01-02",
+            ',6,2026-01-02,false,2026-01-01 10:00:00',
+        ]
+    ) + "\n"
+    write(tmp_path / "things", "things_20260101.csv", body)
+    files = discover_files(str(tmp_path), CONFIG, date(2026, 1, 1))
+    typed = typed_rows(read_landing(spark, files, CONFIG), CONFIG)
+    checked = apply_checks(typed, parse_checks(CONFIG))
+    result = {r._raw.id or f"row{r._source_row}": (r._dq_rejects, r._raw.amount) for r in checked.collect()}
+    assert result == {
+        "a": ([], "10.50"),
+        "b": (["malformed_amount"], "1,234.50"),
+        "c": (["malformed_day", "malformed_flag"], "3"),
+        "d": (["malformed_day", "malformed_updated_at"], "4"),
+        "e": (["malformed_row", "not_null_updated_at"], "5"),
+        "row6": (["not_null_id"], "6"),
+    }
+    a = checked.where("id = 'a'").first()
+    assert a is not None and str(a.amount) == "10.50" and a.day == date(2026, 1, 1) and a.flag is True
+    assert a._source_file == "things_20260101.csv" and a._extract_date == date(2026, 1, 1)
+    assert sorted(r._source_row for r in checked.collect()) == [1, 2, 3, 4, 5, 6]
+
+
+def test_quoted_delimiters_and_embedded_newlines_stay_in_one_field(spark: SparkSession, tmp_path: Path) -> None:
+    write(tmp_path / "things", "things_20260101.csv",
+          HEADER + 'x,"1",2026-01-01,true,2026-01-01 10:00:00\n"y\nz",2,2026-01-01,true,2026-01-01 10:00:00\n')
+    files = discover_files(str(tmp_path), CONFIG, date(2026, 1, 1))
+    ids = sorted(r.id for r in typed_rows(read_landing(spark, files, CONFIG), CONFIG).collect())
+    assert ids == ["x", "y\nz"]
