@@ -51,7 +51,9 @@ def build_parser() -> argparse.ArgumentParser:
     generate.add_argument("--accounts", type=int, default=2000)
     generate.add_argument("--skus", type=int, default=300)
     generate.add_argument("--days", type=int, default=120)
-    generate.add_argument("--end", type=_date, default=date(2026, 11, 20), help="last extract date (default 2026-11-20)")
+    generate.add_argument(
+        "--end", type=_date, default=date(2026, 11, 20), help="last extract date (default 2026-11-20)"
+    )
     generate.add_argument("--seed", type=int, default=7)
     generate.add_argument("--out", default="landing", help="landing root to write into")
     return parser
@@ -80,7 +82,7 @@ def _run(args: argparse.Namespace) -> int:
 
     context = PaylakeContext.create(args.env, args.metadata, args.landing, args.lake)
     layers = list(LAYERS) if args.layer == "all" else [args.layer]
-    context.bronze  # validate metadata before starting Spark  # noqa: B018
+    _ = context.bronze  # fail on bad metadata before Spark starts
     ok = True
     for layer in layers:
         outcome = LAYERS[layer](context, args.tables, args.as_of)
@@ -88,6 +90,7 @@ def _run(args: argparse.Namespace) -> int:
         ok = ok and outcome.ok
         if not outcome.ok:
             break  # later layers would read incomplete inputs
+    sys.stdout.write(f"Lake: {context.lake_root} (environment {context.environment.name})\n")
     return EXIT_OK if ok else EXIT_FAILED
 
 

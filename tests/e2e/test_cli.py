@@ -58,5 +58,7 @@ def test_generate_writes_the_documented_layout(repo: Path, tmp_path: Path) -> No
     assert result.returncode == 0, result.stderr
     assert re.match(r"wrote 12 files \(\d+ rows, [\d.]+ MB\)", result.stdout)
     assert sorted(p.name for p in (tmp_path / "invoices").iterdir()) == [
-        "invoices_20261118.csv", "invoices_20261119.csv", "invoices_20261120.csv"
+        "invoices_20261118.csv",
+        "invoices_20261119.csv",
+        "invoices_20261120.csv",
     ]

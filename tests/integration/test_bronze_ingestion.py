@@ -63,7 +63,9 @@ def test_backlog_load_accounts_for_every_row_and_a_rerun_changes_nothing(
         assert quarantined.num_rows == result.rows_rejected
         assert sum(result.failures_by_rule.values()) >= result.rows_rejected
     logged = DeltaTable(str(tmp_path / "ops" / "ingested_files")).to_pyarrow_table().to_pylist()
-    assert len(logged) == 4 * CONFIG.days and all(r["rows_read"] == r["rows_loaded"] + r["rows_rejected"] for r in logged)
+    assert len(logged) == 4 * CONFIG.days and all(
+        r["rows_read"] == r["rows_loaded"] + r["rows_rejected"] for r in logged
+    )
     before = versions(tmp_path)
 
     again = run_bronze(ctx, "all", END)
@@ -111,7 +113,10 @@ def test_a_changed_file_under_an_ingested_name_fails_its_table_and_skips_dependa
     assert after == before
 
 
-INVOICE_HEADER = "invoice_id,account_id,invoice_date,due_date,currency,invoice_amount,status,paid_date,paid_amount,is_disputed,updated_at\n"
+INVOICE_HEADER = (
+    "invoice_id,account_id,invoice_date,due_date,currency,invoice_amount,status,paid_date,paid_amount,"
+    "is_disputed,updated_at\n"
+)
 
 
 def test_a_batch_under_its_pass_rate_is_held_back_whole_and_loads_once_fixed(
@@ -125,12 +130,18 @@ def test_a_batch_under_its_pass_rate_is_held_back_whole_and_loads_once_fixed(
     version, rows = DeltaTable(str(target)).version(), DeltaTable(str(target)).to_pyarrow_table().num_rows
     day = END + timedelta(days=1)
     bad = feeds / "invoices" / f"invoices_{day:%Y%m%d}.csv"
-    bad.write_text(INVOICE_HEADER + "\n".join([
-        "INV-90000001,ACC-000001,2026-03-11,2026-04-10,USD,100.00,OPEN,,0.00,false,2026-03-11 09:00:00",
-        "INV-90000002,ACC-000001,2026-03-11,2026-04-10,USD,-5.00,OPEN,,0.00,false,2026-03-11 09:00:00",
-        "INV-90000003,ACC-999999,2026-03-11,2026-04-10,USD,5.00,OPEN,,0.00,false,2026-03-11 09:00:00",
-        "INV-90000004,ACC-000001,2026-03-11,2026-02-10,XXX,1,234.00,OPEN,,0.00,false,2026-03-11 09:00:00",
-    ]) + "\n")
+    bad.write_text(
+        INVOICE_HEADER
+        + "\n".join(
+            [
+                "INV-90000001,ACC-000001,2026-03-11,2026-04-10,USD,100.00,OPEN,,0.00,false,2026-03-11 09:00:00",
+                "INV-90000002,ACC-000001,2026-03-11,2026-04-10,USD,-5.00,OPEN,,0.00,false,2026-03-11 09:00:00",
+                "INV-90000003,ACC-999999,2026-03-11,2026-04-10,USD,5.00,OPEN,,0.00,false,2026-03-11 09:00:00",
+                "INV-90000004,ACC-000001,2026-03-11,2026-02-10,XXX,1,234.00,OPEN,,0.00,false,2026-03-11 09:00:00",
+            ]
+        )
+        + "\n"
+    )
     outcome = by_table(run_bronze(ctx, "invoices,invoice_line_items", day))
     invoices = outcome["invoices"]
     assert invoices.status == "FAILED"  # type: ignore[attr-defined]
@@ -139,23 +150,33 @@ def test_a_batch_under_its_pass_rate_is_held_back_whole_and_loads_once_fixed(
     assert outcome["invoice_line_items"].status == "SKIPPED"  # type: ignore[attr-defined]
     assert DeltaTable(str(target)).version() == version and DeltaTable(str(target)).to_pyarrow_table().num_rows == rows
     quarantine = {
-        r["invoice_id"]: r for r in DeltaTable(str(tmp_path / "lake/bronze/invoices_quarantine")).to_pyarrow_table().to_pylist()
+        r["invoice_id"]: r
+        for r in DeltaTable(str(tmp_path / "lake/bronze/invoices_quarantine")).to_pyarrow_table().to_pylist()
         if r["_source_file"] == bad.name
     }
     assert quarantine["INV-90000002"]["_dq_rules"] == ["range_invoice_amount"]
     assert quarantine["INV-90000002"]["invoice_amount"] == "-5.00"
     assert quarantine["INV-90000003"]["_dq_rules"] == ["fk_account_id_accounts"]
-    assert quarantine["INV-90000003"]["_dq_reason"] == "fk_account_id_accounts: account_id=ACC-999999 not found in accounts.account_id"
+    assert (
+        quarantine["INV-90000003"]["_dq_reason"]
+        == "fk_account_id_accounts: account_id=ACC-999999 not found in accounts.account_id"
+    )
     # The unquoted thousands separator adds a field: the row is malformed, and the shifted values fail more rules.
     assert quarantine["INV-90000004"]["_dq_rules"][0] == "malformed_row"
     assert quarantine["INV-90000004"]["_dq_reason"].startswith("malformed_row: row does not have the 11 fields")
 
-    bad.write_text(INVOICE_HEADER + "INV-90000001,ACC-000001,2026-03-11,2026-04-10,USD,100.00,OPEN,,0.00,false,2026-03-11 09:00:00\n")
+    bad.write_text(
+        INVOICE_HEADER
+        + "INV-90000001,ACC-000001,2026-03-11,2026-04-10,USD,100.00,OPEN,,0.00,false,2026-03-11 09:00:00\n"
+    )
     # Same name, new content, but the first delivery was never ingested: this is a retry, not a re-delivery.
     fixed = by_table(run_bronze(ctx, "invoices", day))["invoices"]
     assert fixed.status == "SUCCESS" and fixed.new_versions == 1, fixed  # type: ignore[attr-defined]
-    remaining = [r for r in DeltaTable(str(tmp_path / "lake/bronze/invoices_quarantine")).to_pyarrow_table().to_pylist()
-                 if r["_source_file"] == bad.name]
+    remaining = [
+        r
+        for r in DeltaTable(str(tmp_path / "lake/bronze/invoices_quarantine")).to_pyarrow_table().to_pylist()
+        if r["_source_file"] == bad.name
+    ]
     assert remaining == [], "quarantine rows of a retried file are replaced, not duplicated"
 
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
-from pathlib import Path
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -137,7 +136,9 @@ def test_any_batching_of_a_feed_matches_the_reference(
         versions.sort(key=lambda r: r.record_version)
         assert sum(r.is_current for r in versions) <= 1
         assert [r.record_version for r in versions] == list(range(1, len(versions) + 1))
-        for earlier, later in zip(versions, versions[1:]):
-            assert earlier.effective_to == later.effective_from or (snapshot and earlier.effective_to <= later.effective_from)
+        for earlier, later in zip(versions, versions[1:], strict=False):
+            assert earlier.effective_to == later.effective_from or (
+                snapshot and earlier.effective_to <= later.effective_from
+            )
     # The same batch twice adds nothing.
     assert load(batches[-1], applied) == 0

@@ -79,17 +79,27 @@ def test_source_path_cannot_traverse(metadata: Path) -> None:
 
 def test_expression_rules_are_single_expressions(metadata: Path) -> None:
     path = metadata / "bronze/invoices/invoices.yaml"
-    edit(path, 'expression: "status <> \'PAID\' OR paid_date IS NOT NULL"',
-         'expression: "true; DROP TABLE bronze.invoices"')
+    edit(
+        path,
+        "expression: \"status <> 'PAID' OR paid_date IS NOT NULL\"",
+        'expression: "true; DROP TABLE bronze.invoices"',
+    )
     (issue,) = issues(metadata)
     assert issue.startswith(f"{path}: quality.rules[7].expression: expression must be a single boolean expression")
 
 
 def test_foreign_key_to_unknown_table_and_dependency_cycle(metadata: Path) -> None:
     edit(metadata / "bronze/invoices/invoices.yaml", "references: {table: accounts,", "references: {table: customers,")
-    edit(metadata / "bronze/skus/skus.yaml", "load_type: snapshot", "load_type: snapshot\ndepends_on: [invoice_line_items]")
+    edit(
+        metadata / "bronze/skus/skus.yaml",
+        "load_type: snapshot",
+        "load_type: snapshot\ndepends_on: [invoice_line_items]",
+    )
     found = issues(metadata)
-    assert f"{metadata}/bronze/invoices/invoices.yaml: quality.rules[6].references.table: unknown bronze table 'customers'" in found
+    assert (
+        f"{metadata}/bronze/invoices/invoices.yaml: quality.rules[6].references.table: unknown bronze table 'customers'"
+        in found
+    )
     assert any("dependency cycle: invoice_line_items -> skus -> invoice_line_items" in i for i in found), found
 
 

@@ -51,10 +51,15 @@ def test_dirty_rows_are_a_small_share_of_increments(tmp_path: Path) -> None:
     write_landing(config, tmp_path)
     rows = [r for p in sorted((tmp_path / "invoices").iterdir()) for r in read(p)]
     dirty = [
-        r for r in rows
-        if not r["invoice_id"] or r["invoice_amount"].startswith("-") or "," in r["invoice_amount"]
-        or "abc" in r["invoice_amount"] or r["currency"] not in {"USD", "EUR", "GBP", "CAD", "AUD", "SGD"}
-        or r["account_id"].endswith("999999") or not r["account_id"]
+        r
+        for r in rows
+        if not r["invoice_id"]
+        or r["invoice_amount"].startswith("-")
+        or "," in r["invoice_amount"]
+        or "abc" in r["invoice_amount"]
+        or r["currency"] not in {"USD", "EUR", "GBP", "CAD", "AUD", "SGD"}
+        or r["account_id"].endswith("999999")
+        or not r["account_id"]
         or (r["due_date"][:2] == "20" and r["invoice_date"][:2] == "20" and r["due_date"] < r["invoice_date"])
     ]
     share = len(dirty) / len(rows)

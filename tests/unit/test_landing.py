@@ -74,16 +74,20 @@ def test_header_with_bom_and_crlf_is_accepted(tmp_path: Path) -> None:
 
 
 def test_typed_reading_keeps_raw_values_and_rejects_each_malformed_one(spark: SparkSession, tmp_path: Path) -> None:
-    body = HEADER + "\n".join(
-        [
-            "a,10.50,2026-01-01,true,2026-01-01 10:00:00",
-            'b,"1,234.50",2026-01-01,true,2026-01-01 10:00:00',
-            "c,3,2026/13/45,maybe,2026-01-01T10:00:00",
-            "d,4,2026,false,yesterday",
-            "e,5,2026-01-02",
-            ',6,2026-01-02,false,2026-01-01 10:00:00',
-        ]
-    ) + "\n"
+    body = (
+        HEADER
+        + "\n".join(
+            [
+                "a,10.50,2026-01-01,true,2026-01-01 10:00:00",
+                'b,"1,234.50",2026-01-01,true,2026-01-01 10:00:00',
+                "c,3,2026/13/45,maybe,2026-01-01T10:00:00",
+                "d,4,2026,false,yesterday",
+                "e,5,2026-01-02",
+                ",6,2026-01-02,false,2026-01-01 10:00:00",
+            ]
+        )
+        + "\n"
+    )
     write(tmp_path / "things", "things_20260101.csv", body)
     files = discover_files(str(tmp_path), CONFIG, date(2026, 1, 1))
     typed = typed_rows(read_landing(spark, files, CONFIG), CONFIG)
@@ -104,8 +108,11 @@ def test_typed_reading_keeps_raw_values_and_rejects_each_malformed_one(spark: Sp
 
 
 def test_quoted_delimiters_and_embedded_newlines_stay_in_one_field(spark: SparkSession, tmp_path: Path) -> None:
-    write(tmp_path / "things", "things_20260101.csv",
-          HEADER + 'x,"1",2026-01-01,true,2026-01-01 10:00:00\n"y\nz",2,2026-01-01,true,2026-01-01 10:00:00\n')
+    write(
+        tmp_path / "things",
+        "things_20260101.csv",
+        HEADER + 'x,"1",2026-01-01,true,2026-01-01 10:00:00\n"y\nz",2,2026-01-01,true,2026-01-01 10:00:00\n',
+    )
     files = discover_files(str(tmp_path), CONFIG, date(2026, 1, 1))
     ids = sorted(r.id for r in typed_rows(read_landing(spark, files, CONFIG), CONFIG).collect())
     assert ids == ["x", "y\nz"]

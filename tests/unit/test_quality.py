@@ -13,7 +13,10 @@ from paylake.config.quality import Rule
 from paylake.quality.gate import apply_checks, checks_for, pass_rates, rule_failures, with_fk_lookups
 
 RULE = TypeAdapter(Rule)
-SCHEMA = "id string, amount double, currency string, issued date, due date, _source_file string, _source_row int, _extract_date date"
+SCHEMA = (
+    "id string, amount double, currency string, issued date, due date, "
+    "_source_file string, _source_row int, _extract_date date"
+)
 
 
 def rows(spark: SparkSession, *data: tuple[object, ...]) -> DataFrame:
@@ -104,6 +107,7 @@ def test_gate_columns_counts_and_pass_rates(spark: SparkSession, sample: DataFra
         "not_null_currency": ("flag", 5, 1),
         "allowed_values_currency": ("reject", 5, 1),
     }
-    expected = spark.createDataFrame([("f1", 4, 1, 0.75), ("f2", 1, 0, 1.0)],
-                                     "_source_file string, rows bigint, rejected bigint, pass_rate double")
+    expected = spark.createDataFrame(
+        [("f1", 4, 1, 0.75), ("f2", 1, 0, 1.0)], "_source_file string, rows bigint, rejected bigint, pass_rate double"
+    )
     assert_df_equality(pass_rates(checked), expected, ignore_row_order=True, ignore_nullable=True)

@@ -52,8 +52,9 @@ def expected(spark: SparkSession, *rows: tuple[str, int, str, str | None, bool, 
     )
 
 
-def changes(batch_df: DataFrame, current_df: DataFrame | None, spec: Scd2Spec = SPEC,
-            presence: DataFrame | None = None) -> DataFrame:
+def changes(
+    batch_df: DataFrame, current_df: DataFrame | None, spec: Scd2Spec = SPEC, presence: DataFrame | None = None
+) -> DataFrame:
     return scd2_changes(batch_df, current_df, spec, presence).select(OUT)
 
 
@@ -71,11 +72,14 @@ def test_tracked_change_closes_current_and_opens_next_version(spark: SparkSessio
         batch(spark, ("a", "x", 2, "2026-01-05 09:00:00", "2026-01-05")),
         current(spark, ("a", 1, "2026-01-01 10:00:00", 1)),
     )
-    check(got, expected(
-        spark,
-        ("a", 1, "2026-01-01 10:00:00", "2026-01-05 09:00:00", False, 1, "close"),
-        ("a", 2, "2026-01-05 09:00:00", None, True, 2, "insert"),
-    ))
+    check(
+        got,
+        expected(
+            spark,
+            ("a", 1, "2026-01-01 10:00:00", "2026-01-05 09:00:00", False, 1, "close"),
+            ("a", 2, "2026-01-05 09:00:00", None, True, 2, "insert"),
+        ),
+    )
 
 
 def test_repeated_row_changes_nothing(spark: SparkSession) -> None:
@@ -115,13 +119,16 @@ def test_several_versions_in_one_batch_form_a_chain(spark: SparkSession) -> None
         ),
         current(spark, ("a", 1, "2026-01-01 10:00:00", 1)),
     )
-    check(got, expected(
-        spark,
-        ("a", 1, "2026-01-01 10:00:00", "2026-01-02 08:00:00", False, 1, "close"),
-        ("a", 2, "2026-01-02 08:00:00", "2026-01-02 12:00:00", False, 2, "insert"),
-        ("a", 3, "2026-01-02 12:00:00", "2026-01-04 08:00:00", False, 3, "insert"),
-        ("a", 4, "2026-01-04 08:00:00", None, True, 4, "insert"),
-    ))
+    check(
+        got,
+        expected(
+            spark,
+            ("a", 1, "2026-01-01 10:00:00", "2026-01-02 08:00:00", False, 1, "close"),
+            ("a", 2, "2026-01-02 08:00:00", "2026-01-02 12:00:00", False, 2, "insert"),
+            ("a", 3, "2026-01-02 12:00:00", "2026-01-04 08:00:00", False, 3, "insert"),
+            ("a", 4, "2026-01-04 08:00:00", None, True, 4, "insert"),
+        ),
+    )
 
 
 def test_older_record_never_overwrites_the_current_version(spark: SparkSession) -> None:
@@ -191,11 +198,14 @@ def test_snapshot_backlog_delete_then_return_opens_a_new_version(spark: SparkSes
         SNAPSHOT,
         presence(spark, ("a", "2026-01-02"), ("a", "2026-01-04"), ("z", "2026-01-03")),
     )
-    check(got, expected(
-        spark,
-        ("a", 1, "2026-01-01 10:00:00", "2026-01-03 00:00:00", False, 1, "insert"),
-        ("a", 1, "2026-01-04 00:00:00", None, True, 2, "insert"),
-    ))
+    check(
+        got,
+        expected(
+            spark,
+            ("a", 1, "2026-01-01 10:00:00", "2026-01-03 00:00:00", False, 1, "insert"),
+            ("a", 1, "2026-01-04 00:00:00", None, True, 2, "insert"),
+        ),
+    )
 
 
 def test_incremental_feed_never_deletes(spark: SparkSession) -> None:

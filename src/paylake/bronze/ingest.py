@@ -94,9 +94,7 @@ def batch_id_for(table: str, files: Sequence[tuple[str, str]]) -> str:
     return digest.hexdigest()[:16]
 
 
-def pending_files(
-    files: Sequence[LandingFile], ingested: Mapping[str, str]
-) -> list[tuple[LandingFile, str]]:
+def pending_files(files: Sequence[LandingFile], ingested: Mapping[str, str]) -> list[tuple[LandingFile, str]]:
     """Discovered files not yet ingested, with their checksums.
 
     Args:
@@ -173,7 +171,9 @@ def ingested_files(store: TableStore, table: str) -> IngestedFiles:
         return IngestedFiles({}, None)
     columns = ["file_name", "sha256", "extract_date"]
     rows = store.read(INGESTED_FILES, filters=[("table", "=", table)], columns=columns).collect()
-    return IngestedFiles({r["file_name"]: r["sha256"] for r in rows}, max((r["extract_date"] for r in rows), default=None))
+    return IngestedFiles(
+        {r["file_name"]: r["sha256"] for r in rows}, max((r["extract_date"] for r in rows), default=None)
+    )
 
 
 @dataclass(frozen=True)
@@ -199,20 +199,24 @@ def count_batch(checked: DataFrame, checks: Sequence[CheckSpec]) -> BatchCounts:
     return BatchCounts(per_file, rule_failures(checked, checks).collect(), checked.where(F.size(FLAGS) > 0).count())
 
 
-def held_back_reason(config: BronzeTableConfig, files: Sequence[LandingFile], counts: BatchCounts) -> str | None:
-    """Why the batch may not be loaded, or ``None``: a file under ``min_pass_rate`` or an empty snapshot."""
+def check_batch(config: BronzeTableConfig, files: Sequence[LandingFile], counts: BatchCounts) -> None:
+    """Refuse a batch that may not be loaded.
+
+    Raises:
+        IngestionError: a snapshot file has no rows (it would delete every key).
+        DataQualityError: a file's pass rate is under ``min_pass_rate``.
+    """
     threshold = config.quality.min_pass_rate
     for file in files:
         read, rejected = counts.per_file.get(file.name, (0, 0))
         if read == 0 and config.load_type == "snapshot":
-            return f"{file.path}: snapshot file has no rows; refusing to treat every key as deleted"
+            raise IngestionError(f"{file.path}: snapshot file has no rows; refusing to treat every key as deleted")
         rate = 1 - rejected / read if read else 1.0
         if rate < threshold:
-            return (
+            raise DataQualityError(
                 f"Data quality check failed: {rate:.0%} pass rate (threshold {threshold:.0%}) in {file.path}; "
                 f"batch held back, rejected rows are in bronze.{config.table}_quarantine"
             )
-    return None
 
 
 def ingest_table(
@@ -240,6 +244,12 @@ def ingest_table(
     files = [file for file, _ in pending]
     for file in files:
         check_header(file, config)
+        if config.load_type == "snapshot" and log.latest_extract and file.extract_date <= log.latest_extract:
+            logger.warning(
+                "%s: not newer than the latest applied snapshot (%s); superseded, it changes nothing",
+                file.path,
+                log.latest_extract,
+            )
     batch_id = batch_id_for(config.table, [(f.name, checksum) for f, checksum in pending])
     ingested_at = datetime.now(timezone.utc).replace(tzinfo=None)
     result.files, result.batch_id = len(files), batch_id
@@ -256,15 +266,17 @@ def ingest_table(
         result.failures_by_rule = {row["rule"]: row["rows_failed"] for row in counts.failures if row["rows_failed"]}
         # Quarantine and metrics are written even for a held-back batch, so an operator can see why.
         names = ", ".join(sql_literal(f.name) for f in files)
-        store.replace_where(quarantine_ref(config.table), quarantine_rows(checked, batch_id, ingested_at),
-                            f"{SOURCE_FILE} IN ({names})")
+        store.replace_where(
+            quarantine_ref(config.table), quarantine_rows(checked, batch_id, ingested_at), f"{SOURCE_FILE} IN ({names})"
+        )
         _write_metrics(spark, store, config.table, counts, batch_id, run, ingested_at)
-        if reason := held_back_reason(config, files, counts):
-            raise (DataQualityError if reason.startswith("Data quality") else IngestionError)(reason)
+        check_batch(config, files, counts)
 
         spec = scd2_spec(config)
         target = TableRef("bronze", config.table)
-        accepted = checked.where(~is_rejected()).withColumns({BATCH_ID: F.lit(batch_id), INGESTED_AT: F.lit(ingested_at)})
+        accepted = checked.where(~is_rejected()).withColumns(
+            {BATCH_ID: F.lit(batch_id), INGESTED_AT: F.lit(ingested_at)}
+        )
         current = _latest(store, target, spec)
         presence = checked.select(*config.primary_key, EXTRACT_DATE).dropna() if spec.snapshot else None
         changes = scd2_changes(accepted, current, spec, presence, log.latest_extract).persist()
@@ -327,6 +339,20 @@ def _log_files(
     rows = []
     for file, checksum in pending:
         read, rejected = counts.per_file.get(file.name, (0, 0))
-        rows.append((table, file.name, file.path, file.extract_date, file.size_bytes, checksum, batch_id,
-                     read, read - rejected, rejected, run.run_id, at))
+        rows.append(
+            (
+                table,
+                file.name,
+                file.path,
+                file.extract_date,
+                file.size_bytes,
+                checksum,
+                batch_id,
+                read,
+                read - rejected,
+                rejected,
+                run.run_id,
+                at,
+            )
+        )
     store.append(INGESTED_FILES, spark.createDataFrame(rows, INGESTED_FILES_SCHEMA))

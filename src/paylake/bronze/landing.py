@@ -24,7 +24,13 @@ from paylake.quality.gate import CheckSpec
 
 logger = logging.getLogger(__name__)
 
-RAW, CORRUPT, SOURCE_FILE, SOURCE_ROW, EXTRACT_DATE = "_raw", "_corrupt_record", "_source_file", "_source_row", "_extract_date"
+RAW, CORRUPT, SOURCE_FILE, SOURCE_ROW, EXTRACT_DATE = (
+    "_raw",
+    "_corrupt_record",
+    "_source_file",
+    "_source_row",
+    "_extract_date",
+)
 _DATE_TEXT = r"^\d{4}-\d{2}-\d{2}$"
 _TIMESTAMP_TEXT = r"^\d{4}-\d{2}-\d{2}([ T]\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?)?(Z|[+-]\d{2}:?\d{2})?$"
 
@@ -168,7 +174,10 @@ def parse_checks(config: BronzeTableConfig) -> list[CheckSpec]:
             "parse",
             "reject",
             F.col(CORRUPT).isNull(),
-            F.concat(F.lit(f"row does not have the {len(config.columns)} fields of the header: "), F.substring(CORRUPT, 1, 200)),
+            F.concat(
+                F.lit(f"row does not have the {len(config.columns)} fields of the header: "),
+                F.substring(CORRUPT, 1, 200),
+            ),
         )
     ]
     for column in config.columns:
@@ -185,7 +194,9 @@ def parse_checks(config: BronzeTableConfig) -> list[CheckSpec]:
             )
         )
     declared = {r.column for r in config.quality.rules if r.type == "not_null"}
-    required = dict.fromkeys([*config.primary_key, config.sequence_column, *[c.name for c in config.columns if not c.nullable]])
+    required = dict.fromkeys(
+        [*config.primary_key, config.sequence_column, *[c.name for c in config.columns if not c.nullable]]
+    )
     for name in required:
         if name not in declared:
             raw = F.col(f"{RAW}.{name}")

@@ -16,7 +16,8 @@ Semantics (the same for one file or a backlog of many, so a backlog equals day-b
 * ``effective_from`` is the sequence value (business time of the change), never earlier than the previous
   version's; ``effective_to`` is the next version's ``effective_from`` (or the delete time), null while current.
 
-The result has the target's columns plus ``_change`` (``insert``, ``close`` or ``refresh``), ready for :func:`scd2_merge_spec`.
+The result has the target's columns plus ``_change`` (``insert``, ``close`` or ``refresh``), ready for
+:func:`scd2_merge_spec`.
 """
 
 from __future__ import annotations
@@ -72,7 +73,11 @@ def target_columns(spec: Scd2Spec) -> list[str]:
 
 
 def _events(
-    batch: DataFrame, current: DataFrame | None, presence: DataFrame | None, spec: Scd2Spec, applied_through: date | None
+    batch: DataFrame,
+    current: DataFrame | None,
+    presence: DataFrame | None,
+    spec: Scd2Spec,
+    applied_through: date | None,
 ) -> DataFrame:
     keys, seq = list(spec.keys), spec.sequence_column
     latest_per_extract = Window.partitionBy(*keys, seq, EXTRACT_DATE).orderBy(F.col(SOURCE_ROW).desc())
@@ -148,13 +153,17 @@ def _deletes(presence: DataFrame, current: DataFrame | None, spec: Scd2Spec) -> 
     )
     by_date = Window.partitionBy(*keys).orderBy(EXTRACT_DATE)
     was_present = F.coalesce(F.lag("_present").over(by_date), F.coalesce(F.col("_live_before"), F.lit(False)))
-    return grid.withColumn("_was_present", was_present).where(~F.col("_present") & F.col("_was_present")).select(
-        *keys,
-        EXTRACT_DATE,
-        F.lit("D").alias("_kind"),
-        F.lit(2).alias("_kind_order"),
-        F.col(EXTRACT_DATE).cast("timestamp").alias("_seq"),
-        F.lit(0).alias("_row"),
+    return (
+        grid.withColumn("_was_present", was_present)
+        .where(~F.col("_present") & F.col("_was_present"))
+        .select(
+            *keys,
+            EXTRACT_DATE,
+            F.lit("D").alias("_kind"),
+            F.lit(2).alias("_kind_order"),
+            F.col(EXTRACT_DATE).cast("timestamp").alias("_seq"),
+            F.lit(0).alias("_row"),
+        )
     )
 
 
@@ -212,7 +221,9 @@ def scd2_changes(
     newest_first = [F.col(EXTRACT_DATE).desc_nulls_last(), F.desc("_kind_order"), F.desc("_seq"), F.desc("_row")]
     latest = events.withColumn("_last", F.row_number().over(in_run.orderBy(*newest_first)) == 1)
     run_data = latest.where("_last").select(
-        *keys, "_run", *[F.col(c).alias(f"_latest_{c}") for c in spec.columns if c not in keys],
+        *keys,
+        "_run",
+        *[F.col(c).alias(f"_latest_{c}") for c in spec.columns if c not in keys],
         F.col("_seq").alias("_latest_seq"),
     )
     kept = events.where("_starts")
@@ -221,8 +232,10 @@ def scd2_changes(
     # on, and never earlier than anything before it for the key (a running maximum keeps intervals ordered).
     base = (
         F.when(kind == "C", F.col(EFFECTIVE_FROM))
-        .when((kind == "U") & (F.col("_segment") > 0) & F.col("_first_in_segment"),
-              F.greatest("_seq", F.col(EXTRACT_DATE).cast("timestamp")))
+        .when(
+            (kind == "U") & (F.col("_segment") > 0) & F.col("_first_in_segment"),
+            F.greatest("_seq", F.col(EXTRACT_DATE).cast("timestamp")),
+        )
         .otherwise(F.col("_seq"))
     )
     kept = kept.withColumn("_first_in_segment", F.row_number().over(in_segment) == 1).withColumn("_base", base)

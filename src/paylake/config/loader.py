@@ -18,6 +18,7 @@ from paylake.config.environment import EnvironmentConfig
 from paylake.config.identifiers import check_identifier
 from paylake.config.quality import RULE_TYPES
 from paylake.errors import ConfigIssue, InvalidConfigError
+from paylake.orchestration.dependencies import find_cycle
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
 
@@ -197,13 +198,15 @@ def _reference_issues(
             if rule.references.table in broken:
                 continue
             if target is None:
-                issues.append(ConfigIssue(files[name], f"{key}.table", f"unknown bronze table {rule.references.table!r}"))
+                issues.append(
+                    ConfigIssue(files[name], f"{key}.table", f"unknown bronze table {rule.references.table!r}")
+                )
             elif rule.references.column not in target.column_names:
                 issues.append(
-                    ConfigIssue(files[name], f"{key}.column", f"table {target.table!r} has no column {rule.references.column!r}")
+                    ConfigIssue(
+                        files[name], f"{key}.column", f"table {target.table!r} has no column {rule.references.column!r}"
+                    )
                 )
-    from paylake.orchestration.dependencies import find_cycle
-
     cycle = find_cycle({name: config.dependencies() & set(tables) for name, config in tables.items()})
     if cycle:
         issues.append(ConfigIssue(files[cycle[0]], "depends_on", "dependency cycle: " + " -> ".join(cycle)))

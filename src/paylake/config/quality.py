@@ -37,7 +37,7 @@ class _ColumnRule(_Rule):
     column: Identifier
 
     def default_name(self) -> str:
-        return f"{getattr(self, 'type')}_{self.column}"
+        return f"{self.type}_{self.column}"
 
     def columns_used(self) -> tuple[str, ...]:
         return (self.column,)
@@ -157,7 +157,14 @@ class ExpressionRule(_Rule):
 
 
 Rule = Annotated[
-    NotNullRule | UniqueRule | RangeRule | AllowedValuesRule | RegexRule | DateOrderRule | ForeignKeyRule | ExpressionRule,
+    NotNullRule
+    | UniqueRule
+    | RangeRule
+    | AllowedValuesRule
+    | RegexRule
+    | DateOrderRule
+    | ForeignKeyRule
+    | ExpressionRule,
     Field(discriminator="type"),
 ]
 RULE_TYPES = frozenset(

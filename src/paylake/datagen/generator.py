@@ -26,15 +26,43 @@ from pathlib import Path
 import numpy as np
 
 ACCOUNT_COLUMNS = [
-    "account_id", "account_name", "industry", "segment", "country_code", "region", "credit_limit",
-    "payment_terms_days", "account_status", "paperless_billing", "created_date", "updated_at",
+    "account_id",
+    "account_name",
+    "industry",
+    "segment",
+    "country_code",
+    "region",
+    "credit_limit",
+    "payment_terms_days",
+    "account_status",
+    "paperless_billing",
+    "created_date",
+    "updated_at",
 ]
 SKU_COLUMNS = ["sku_id", "sku_name", "category", "unit_price", "currency", "is_active", "updated_at"]
 INVOICE_COLUMNS = [
-    "invoice_id", "account_id", "invoice_date", "due_date", "currency", "invoice_amount", "status", "paid_date",
-    "paid_amount", "is_disputed", "updated_at",
+    "invoice_id",
+    "account_id",
+    "invoice_date",
+    "due_date",
+    "currency",
+    "invoice_amount",
+    "status",
+    "paid_date",
+    "paid_amount",
+    "is_disputed",
+    "updated_at",
 ]
-LINE_COLUMNS = ["line_item_id", "invoice_id", "sku_id", "quantity", "unit_price", "discount_pct", "line_amount", "updated_at"]
+LINE_COLUMNS = [
+    "line_item_id",
+    "invoice_id",
+    "sku_id",
+    "quantity",
+    "unit_price",
+    "discount_pct",
+    "line_amount",
+    "updated_at",
+]
 
 SEGMENTS = {  # share, health offset, invoices per day, credit limit (lognormal median), payment terms
     "ENTERPRISE": (0.15, 0.5, 0.30, 400_000, (45, 60)),
@@ -42,17 +70,65 @@ SEGMENTS = {  # share, health offset, invoices per day, credit limit (lognormal 
     "SMB": (0.50, -0.5, 0.08, 20_000, (15, 30)),
 }
 COUNTRIES = {  # country: (region, currency, fx per USD)
-    "US": ("NA", "USD", 1.0), "CA": ("NA", "CAD", 1.36), "GB": ("EMEA", "GBP", 0.79), "DE": ("EMEA", "EUR", 0.92),
-    "FR": ("EMEA", "EUR", 0.92), "NL": ("EMEA", "EUR", 0.92), "AU": ("APAC", "AUD", 1.52), "SG": ("APAC", "SGD", 1.34),
+    "US": ("NA", "USD", 1.0),
+    "CA": ("NA", "CAD", 1.36),
+    "GB": ("EMEA", "GBP", 0.79),
+    "DE": ("EMEA", "EUR", 0.92),
+    "FR": ("EMEA", "EUR", 0.92),
+    "NL": ("EMEA", "EUR", 0.92),
+    "AU": ("APAC", "AUD", 1.52),
+    "SG": ("APAC", "SGD", 1.34),
 }
 COUNTRY_WEIGHTS = [0.40, 0.08, 0.12, 0.10, 0.08, 0.06, 0.10, 0.06]
-INDUSTRIES = ["Manufacturing", "Retail", "Healthcare", "Logistics", "Technology", "Construction", "Hospitality",
-              "Education", "Energy", "Financial Services"]
+INDUSTRIES = [
+    "Manufacturing",
+    "Retail",
+    "Healthcare",
+    "Logistics",
+    "Technology",
+    "Construction",
+    "Hospitality",
+    "Education",
+    "Energy",
+    "Financial Services",
+]
 CATEGORIES = ["Hardware", "Software", "Services", "Support", "Training", "Cloud", "Accessories"]
-NAME_A = ["North", "Blue", "Summit", "Silver", "Iron", "Bright", "Cedar", "Harbor", "Atlas", "Pioneer", "Granite",
-          "Evergreen", "Falcon", "Lakeside", "Redwood", "Sterling"]
-NAME_B = ["Logistics", "Foods", "Systems", "Health", "Builders", "Retail", "Energy", "Labs", "Works", "Partners",
-          "Supply", "Motors", "Textiles", "Digital", "Freight", "Clinics"]
+NAME_A = [
+    "North",
+    "Blue",
+    "Summit",
+    "Silver",
+    "Iron",
+    "Bright",
+    "Cedar",
+    "Harbor",
+    "Atlas",
+    "Pioneer",
+    "Granite",
+    "Evergreen",
+    "Falcon",
+    "Lakeside",
+    "Redwood",
+    "Sterling",
+]
+NAME_B = [
+    "Logistics",
+    "Foods",
+    "Systems",
+    "Health",
+    "Builders",
+    "Retail",
+    "Energy",
+    "Labs",
+    "Works",
+    "Partners",
+    "Supply",
+    "Motors",
+    "Textiles",
+    "Digital",
+    "Freight",
+    "Clinics",
+]
 NAME_C = ["Inc", "LLC", "Ltd", "GmbH", "Group", "Co", "SA", "BV"]
 
 
@@ -111,6 +187,11 @@ def _stamp(day: date, seconds: int) -> str:
     return (datetime.combine(day, datetime.min.time()) + timedelta(seconds=seconds)).strftime("%Y-%m-%d %H:%M:%S")
 
 
+def _credit_limit(amount: float) -> str:
+    """Credit limits are whole thousands, at least 1,000."""
+    return f"{max(1000, round(amount / 1000) * 1000):.2f}"
+
+
 def _sigmoid(x: float) -> float:
     return 1.0 / (1.0 + math.exp(-x))
 
@@ -150,8 +231,10 @@ class _Simulation:
                 "unit_price": f"{price:.2f}",
                 "currency": "USD",
                 "is_active": "true" if self.rng.random() > 0.05 else "false",
-                "updated_at": _stamp(self.day(appears) - timedelta(days=int(self.rng.integers(0, 400)) if appears == 0 else 0),
-                                     self.seconds()),
+                "updated_at": _stamp(
+                    self.day(appears) - timedelta(days=int(self.rng.integers(0, 400)) if appears == 0 else 0),
+                    self.seconds(),
+                ),
                 "_appears": str(appears),
             }
             if self.rng.random() < 0.01:
@@ -168,24 +251,30 @@ class _Simulation:
             country = countries[int(self.rng.choice(len(countries), p=COUNTRY_WEIGHTS))]
             region, _, fx = COUNTRIES[country]
             created = 0 if self.rng.random() > 0.12 else int(self.rng.integers(1, self.total_days))
-            created_date = self.day(created) - timedelta(days=int(self.rng.integers(30, 1500))) if created == 0 else self.day(created)
+            created_date = (
+                self.day(created) - timedelta(days=int(self.rng.integers(30, 1500)))
+                if created == 0
+                else self.day(created)
+            )
             health = float(self.rng.normal(offset, 1.0))
             account = _Account(
                 row={
                     "account_id": account_id,
                     "account_name": f"{NAME_A[int(self.rng.integers(len(NAME_A)))]} "
-                                    f"{NAME_B[int(self.rng.integers(len(NAME_B)))]} {NAME_C[int(self.rng.integers(len(NAME_C)))]}",
+                    f"{NAME_B[int(self.rng.integers(len(NAME_B)))]} {NAME_C[int(self.rng.integers(len(NAME_C)))]}",
                     "industry": INDUSTRIES[int(self.rng.integers(len(INDUSTRIES)))],
                     "segment": segment,
                     "country_code": country,
                     "region": region,
-                    "credit_limit": f"{max(1000, round(float(np.exp(self.rng.normal(math.log(limit), 0.5))) / 1000) * 1000):.2f}",
+                    "credit_limit": _credit_limit(float(np.exp(self.rng.normal(math.log(limit), 0.5)))),
                     "payment_terms_days": str(terms[int(self.rng.integers(2))]),
                     "account_status": "ACTIVE",
                     "paperless_billing": "true" if self.rng.random() < 0.6 else "false",
                     "created_date": created_date.isoformat(),
-                    "updated_at": _stamp(created_date + timedelta(days=int(self.rng.integers(0, 30)) if created == 0 else 0),
-                                         self.seconds()),
+                    "updated_at": _stamp(
+                        created_date + timedelta(days=int(self.rng.integers(0, 30)) if created == 0 else 0),
+                        self.seconds(),
+                    ),
                 },
                 health=health,
                 rate=rate * self.config.invoice_rate * float(np.exp(self.rng.normal(0, 0.3))),
@@ -193,17 +282,19 @@ class _Simulation:
                 created=created,
                 habit=_sigmoid(-1.6 - 1.1 * health),
             )
-            if self.rng.random() < 0.22:
+            if self.rng.random() < 0.3:
                 start = int(self.rng.integers(0, self.total_days))
                 severity = float(self.rng.uniform(1.0, 2.6))
                 account.distress = (start, start + int(self.rng.integers(30, 120)), severity)
                 self._schedule_reaction(account_id, start, severity)
             if self.rng.random() < 0.012:
-                account.deleted = int(self.rng.integers(max(created + 1, self.config.history_days), self.total_days + 1))
+                account.deleted = int(
+                    self.rng.integers(max(created + 1, self.config.history_days), self.total_days + 1)
+                )
             self.accounts[account_id] = account
 
     def _schedule_reaction(self, account_id: str, start: int, severity: float) -> None:
-        if self.rng.random() > 0.75:
+        if self.rng.random() > 0.85:
             return  # not every distress is noticed in time
         when = start + int(self.rng.integers(0, 8))
         kind = "hold" if severity > 2.0 and self.rng.random() < 0.5 else ("cut" if self.rng.random() < 0.6 else "terms")
@@ -223,7 +314,7 @@ class _Simulation:
             account = self.accounts[account_id]
             row = account.row
             if kind == "cut":
-                row["credit_limit"] = f"{max(1000, round(float(row['credit_limit']) * float(self.rng.uniform(0.4, 0.7)) / 1000) * 1000):.2f}"
+                row["credit_limit"] = _credit_limit(float(row["credit_limit"]) * float(self.rng.uniform(0.4, 0.7)))
             elif kind == "hold":
                 row["account_status"] = "ON_HOLD"
                 if account.distress:
@@ -233,15 +324,15 @@ class _Simulation:
             elif kind == "release" and row["account_status"] == "ON_HOLD":
                 row["account_status"] = "ACTIVE"
             self.touch(account, day)
-        for account_id, account in self.accounts.items():
+        for account in self.accounts.values():
             if account.created > day or (account.deleted is not None and account.deleted <= day):
                 continue
             draw = self.rng.random()
-            if draw < 0.0015 and self.health_on(account, day) > 0.3:
+            if draw < 0.003 and self.health_on(account, day) > 0.3:
                 raised = float(account.row["credit_limit"]) * float(self.rng.uniform(1.1, 1.4))
-                account.row["credit_limit"] = f"{round(raised / 1000) * 1000:.2f}"
+                account.row["credit_limit"] = _credit_limit(raised)
                 self.touch(account, day)
-            elif draw < 0.0025:  # untracked change: must not open an SCD2 version
+            elif draw < 0.004:  # untracked change: must not open an SCD2 version
                 account.row["paperless_billing"] = "false" if account.row["paperless_billing"] == "true" else "true"
                 self.touch(account, day)
 
@@ -268,8 +359,9 @@ class _Simulation:
             for _ in range(int(self.rng.poisson(rate))):
                 self.issue_invoice(account_id, account, day, live_skus, popularity)
 
-    def issue_invoice(self, account_id: str, account: _Account, day: int, skus: list[dict[str, str]],
-                      popularity: np.ndarray) -> None:
+    def issue_invoice(
+        self, account_id: str, account: _Account, day: int, skus: list[dict[str, str]], popularity: np.ndarray
+    ) -> None:
         self.invoice_seq += 1
         invoice_id = f"INV-{self.invoice_seq:08d}"
         currency = COUNTRIES[account.row["country_code"]][1]
@@ -280,18 +372,32 @@ class _Simulation:
             quantity = int(self.rng.integers(1, 25 if account.row["segment"] == "ENTERPRISE" else 10))
             price = round(float(sku["unit_price"]) * account.fx, 2)
             discount = [0, 0, 0, 5, 10, 15][int(self.rng.integers(6))]
-            lines.append({
-                "line_item_id": f"{invoice_id}-{number:02d}", "invoice_id": invoice_id, "sku_id": sku["sku_id"],
-                "quantity": str(quantity), "unit_price": f"{price:.2f}", "discount_pct": f"{discount:.2f}",
-                "line_amount": f"{quantity * price * (1 - discount / 100):.2f}", "updated_at": _stamp(self.day(day), stamp),
-            })
+            lines.append(
+                {
+                    "line_item_id": f"{invoice_id}-{number:02d}",
+                    "invoice_id": invoice_id,
+                    "sku_id": sku["sku_id"],
+                    "quantity": str(quantity),
+                    "unit_price": f"{price:.2f}",
+                    "discount_pct": f"{discount:.2f}",
+                    "line_amount": f"{quantity * price * (1 - discount / 100):.2f}",
+                    "updated_at": _stamp(self.day(day), stamp),
+                }
+            )
         amount = round(sum(float(line["line_amount"]) for line in lines), 2)
         terms = int(account.row["payment_terms_days"])
         row = {
-            "invoice_id": invoice_id, "account_id": account_id, "invoice_date": self.day(day).isoformat(),
-            "due_date": (self.day(day) + timedelta(days=terms)).isoformat(), "currency": currency,
-            "invoice_amount": f"{amount:.2f}", "status": "OPEN", "paid_date": "", "paid_amount": "0.00",
-            "is_disputed": "false", "updated_at": _stamp(self.day(day), stamp),
+            "invoice_id": invoice_id,
+            "account_id": account_id,
+            "invoice_date": self.day(day).isoformat(),
+            "due_date": (self.day(day) + timedelta(days=terms)).isoformat(),
+            "currency": currency,
+            "invoice_amount": f"{amount:.2f}",
+            "status": "OPEN",
+            "paid_date": "",
+            "paid_amount": "0.00",
+            "is_disputed": "false",
+            "updated_at": _stamp(self.day(day), stamp),
         }
         invoice = _Invoice(row, account_id, lines)
         self.invoices[invoice_id] = invoice
@@ -304,8 +410,14 @@ class _Simulation:
         health = self.health_on(account, day)
         utilisation = account.open_balance / max(float(account.row["credit_limit"]) * account.fx, 1.0)
         disputed = self.rng.random() < (0.10 if health < -1 else 0.035)
-        z = (-1.7 - 1.0 * health + 1.4 * max(utilisation - 0.6, 0.0) + 1.0 * disputed
-             + 2.2 * (account.habit - 0.2) + (0.6 if terms <= 15 else 0.0))
+        z = (
+            -1.7
+            - 1.0 * health
+            + 1.4 * max(utilisation - 0.6, 0.0)
+            + 1.0 * disputed
+            + 2.2 * (account.habit - 0.2)
+            + (0.6 if terms <= 15 else 0.0)
+        )
         late = self.rng.random() < _sigmoid(z)
         if disputed:
             self.events[day + int(self.rng.integers(3, 20))].append((invoice_id, "dispute", 0.0))
@@ -318,7 +430,9 @@ class _Simulation:
             if health < -1.2 and self.rng.random() < 0.15:
                 return  # never paid within the horizon
             if self.rng.random() < 0.2:
-                self.events[due + max(1, days_late // 2)].append((invoice_id, "partial", float(self.rng.uniform(0.3, 0.7))))
+                self.events[due + max(1, days_late // 2)].append(
+                    (invoice_id, "partial", float(self.rng.uniform(0.3, 0.7)))
+                )
             self.events[due + days_late].append((invoice_id, "paid", 1.0))
         else:
             early = int(self.rng.integers(0, max(1, int(terms * 0.6))))
@@ -349,15 +463,21 @@ class _Simulation:
 
     # ----- extracts -----------------------------------------------------------------------------------
     def account_snapshot(self, day: int) -> list[dict[str, str]]:
-        return [dict(a.row) for a in self.accounts.values()
-                if a.created <= day and (a.deleted is None or a.deleted > day)]
+        return [
+            dict(a.row) for a in self.accounts.values() if a.created <= day and (a.deleted is None or a.deleted > day)
+        ]
 
     def sku_snapshot(self, day: int) -> list[dict[str, str]]:
-        return [{k: v for k, v in s.items() if not k.startswith("_")} for s in self.skus.values()
-                if int(s["_appears"]) <= day and self.sku_deleted.get(s["sku_id"], self.total_days + 1) > day]
+        return [
+            {k: v for k, v in s.items() if not k.startswith("_")}
+            for s in self.skus.values()
+            if int(s["_appears"]) <= day and self.sku_deleted.get(s["sku_id"], self.total_days + 1) > day
+        ]
 
 
-def _dirty(rows: list[dict[str, str]], kinds: dict[str, list[str]], rate: float, rng: np.random.Generator) -> list[dict[str, str]]:
+def _dirty(
+    rows: list[dict[str, str]], kinds: dict[str, list[str]], rate: float, rng: np.random.Generator
+) -> list[dict[str, str]]:
     """Copy ``rows``, corrupting about ``rate`` of them; a duplicate adds a row, the rest modify one."""
     out: list[dict[str, str]] = []
     names = list(kinds)
@@ -385,18 +505,28 @@ def _dirty(rows: list[dict[str, str]], kinds: dict[str, list[str]], rate: float,
         elif kind == "orphan":
             bad[column] = bad[column].split("-")[0] + "-999999"
         elif kind == "swap_dates":
-            bad["due_date"] = (date.fromisoformat(bad["invoice_date"]) - timedelta(days=int(rng.integers(1, 30)))).isoformat()
+            bad["due_date"] = (
+                date.fromisoformat(bad["invoice_date"]) - timedelta(days=int(rng.integers(1, 30)))
+            ).isoformat()
         out.append(bad)
     return out
 
 
 INVOICE_DIRT = {
-    "null": ["invoice_id", "account_id"], "negative": ["invoice_amount"], "swap_dates": ["due_date"],
-    "unknown_currency": ["currency"], "orphan": ["account_id"], "duplicate": [], "bad_date": ["invoice_date", "due_date"],
+    "null": ["invoice_id", "account_id"],
+    "negative": ["invoice_amount"],
+    "swap_dates": ["due_date"],
+    "unknown_currency": ["currency"],
+    "orphan": ["account_id"],
+    "duplicate": [],
+    "bad_date": ["invoice_date", "due_date"],
     "bad_number": ["invoice_amount"],
 }
 LINE_DIRT = {
-    "null": ["line_item_id"], "negative": ["quantity"], "orphan": ["sku_id"], "duplicate": [],
+    "null": ["line_item_id"],
+    "negative": ["quantity"],
+    "orphan": ["sku_id"],
+    "duplicate": [],
     "bad_number": ["line_amount", "quantity"],
 }
 ACCOUNT_DIRT = {"bad_number": ["credit_limit"], "null": ["segment"], "bad_date": ["created_date"]}
@@ -438,12 +568,30 @@ def write_landing(config: GeneratorConfig, out: Path) -> WriteStats:
         else:
             invoices, lines = sim.changed_invoices.get(day, []), sim.new_lines.get(day, [])
         rate = config.dirty_rate
-        _write(out / "accounts" / f"accounts_{stamp}.csv", ACCOUNT_COLUMNS,
-               _dirty(sim.account_snapshot(day), ACCOUNT_DIRT, rate / 6, dirt), stats)
-        _write(out / "skus" / f"skus_{stamp}.csv", SKU_COLUMNS, _dirty(sim.sku_snapshot(day), SKU_DIRT, rate / 6, dirt), stats)
-        _write(out / "invoices" / f"invoices_{stamp}.csv", INVOICE_COLUMNS, _dirty(invoices, INVOICE_DIRT, rate, dirt), stats)
-        _write(out / "invoice_line_items" / f"invoice_line_items_{stamp}.csv", LINE_COLUMNS,
-               _dirty(lines, LINE_DIRT, rate, dirt), stats)
+        _write(
+            out / "accounts" / f"accounts_{stamp}.csv",
+            ACCOUNT_COLUMNS,
+            _dirty(sim.account_snapshot(day), ACCOUNT_DIRT, rate / 6, dirt),
+            stats,
+        )
+        _write(
+            out / "skus" / f"skus_{stamp}.csv",
+            SKU_COLUMNS,
+            _dirty(sim.sku_snapshot(day), SKU_DIRT, rate / 6, dirt),
+            stats,
+        )
+        _write(
+            out / "invoices" / f"invoices_{stamp}.csv",
+            INVOICE_COLUMNS,
+            _dirty(invoices, INVOICE_DIRT, rate, dirt),
+            stats,
+        )
+        _write(
+            out / "invoice_line_items" / f"invoice_line_items_{stamp}.csv",
+            LINE_COLUMNS,
+            _dirty(lines, LINE_DIRT, rate, dirt),
+            stats,
+        )
         sim.changed_invoices.pop(day, None)
         sim.new_lines.pop(day, None)
     return stats

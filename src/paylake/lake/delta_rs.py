@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+
 import pyarrow as pa
 from deltalake import DeltaTable, write_deltalake
 from deltalake.exceptions import TableNotFoundError
@@ -77,7 +78,9 @@ class DeltaRsStore(TableStore):
         else:
             self._write(ref, data, partition_by, mode="overwrite", predicate=predicate)
 
-    def merge(self, ref: TableRef, source: DataFrame, spec: MergeSpec, partition_by: Sequence[str] = ()) -> MergeMetrics:
+    def merge(
+        self, ref: TableRef, source: DataFrame, spec: MergeSpec, partition_by: Sequence[str] = ()
+    ) -> MergeMetrics:
         data = for_delta_rs(source.toArrow())
         if not self.exists(ref):
             self._write(ref, data.slice(0, 0), partition_by, mode="append")

@@ -61,7 +61,9 @@ class DeltaSparkStore(TableStore):
             self._create_empty(ref, df, partition_by)
         df.write.format("delta").mode("overwrite").option("replaceWhere", predicate).saveAsTable(self.full_name(ref))
 
-    def merge(self, ref: TableRef, source: DataFrame, spec: MergeSpec, partition_by: Sequence[str] = ()) -> MergeMetrics:
+    def merge(
+        self, ref: TableRef, source: DataFrame, spec: MergeSpec, partition_by: Sequence[str] = ()
+    ) -> MergeMetrics:
         if not self.exists(ref):
             self._create_empty(ref, source, partition_by)
         view = f"paylake_merge_source_{ref.layer}_{ref.name}"

@@ -110,7 +110,9 @@ class TableStore(ABC):
         """Atomically replace the rows matching ``predicate`` with ``df`` (one commit); creates the table."""
 
     @abstractmethod
-    def merge(self, ref: TableRef, source: DataFrame, spec: MergeSpec, partition_by: Sequence[str] = ()) -> MergeMetrics:
+    def merge(
+        self, ref: TableRef, source: DataFrame, spec: MergeSpec, partition_by: Sequence[str] = ()
+    ) -> MergeMetrics:
         """MERGE ``source`` into the table in one commit, creating it empty first if needed."""
 
     @abstractmethod

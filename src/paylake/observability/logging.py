@@ -30,7 +30,9 @@ def configure_logging(verbose: bool = False, json_lines: bool = False) -> None:
     """Console logging on stderr: readable lines (or JSON lines) for paylake, warnings only for py4j/Spark."""
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(
-        JsonFormatter() if json_lines else logging.Formatter("%(asctime)s %(levelname)-7s %(name)s: %(message)s", "%H:%M:%S")
+        JsonFormatter()
+        if json_lines
+        else logging.Formatter("%(asctime)s %(levelname)-7s %(name)s: %(message)s", "%H:%M:%S")
     )
     root = logging.getLogger()
     root.handlers[:] = [handler]

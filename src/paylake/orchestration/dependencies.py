@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 
-from paylake.errors import InvalidConfigError
+from paylake.errors import ConfigIssue, InvalidConfigError
 
 
 def find_cycle(graph: Mapping[str, Iterable[str]]) -> list[str] | None:
@@ -17,7 +17,7 @@ def find_cycle(graph: Mapping[str, Iterable[str]]) -> list[str] | None:
         path.append(node)
         for dep in sorted(graph.get(node, ())):
             if state.get(dep) == 1:
-                return path[path.index(dep):] + [dep]
+                return path[path.index(dep) :] + [dep]
             if dep not in state and (cycle := visit(dep)):
                 return cycle
         path.pop()
@@ -37,8 +37,6 @@ def dependency_order(graph: Mapping[str, Iterable[str]]) -> list[str]:
         InvalidConfigError: the dependencies form a cycle.
     """
     if cycle := find_cycle(graph):
-        from paylake.errors import ConfigIssue
-
         raise InvalidConfigError([ConfigIssue("metadata", "depends_on", "dependency cycle: " + " -> ".join(cycle))])
     remaining = {node: set(deps) & set(graph) for node, deps in graph.items()}
     order: list[str] = []

@@ -117,9 +117,24 @@ def run_layer(
 def _record(context: PaylakeContext, layer: str, run: RunInfo, r: TableResult) -> None:
     finished = datetime.now(timezone.utc).replace(tzinfo=None)
     row = (
-        run.run_id, layer, r.table, r.status, run.as_of, context.environment.name, run.started_at, finished,
-        r.seconds, r.files, r.rows_read, r.rows_loaded, r.rows_rejected, r.rows_flagged, r.new_versions,
-        r.closed_versions, r.batch_id, r.error,
+        run.run_id,
+        layer,
+        r.table,
+        r.status,
+        run.as_of,
+        context.environment.name,
+        run.started_at,
+        finished,
+        r.seconds,
+        r.files,
+        r.rows_read,
+        r.rows_loaded,
+        r.rows_rejected,
+        r.rows_flagged,
+        r.new_versions,
+        r.closed_versions,
+        r.batch_id,
+        r.error,
     )
     df = context.spark.createDataFrame([row], PIPELINE_RUNS_SCHEMA).withColumn("seconds", F.round("seconds", 3))
     context.store.append(PIPELINE_RUNS, df)

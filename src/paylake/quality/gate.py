@@ -7,7 +7,7 @@ Everything here is DataFrame in, DataFrame out. ``apply_checks`` adds three colu
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from pyspark.sql import Column, DataFrame
@@ -53,28 +53,29 @@ def with_fk_lookups(
             continue
         ref = references[rule.rule_name]
         day = F.col(date_column)
-        pairs = df.select(F.col(rule.column).alias("_fk_key"), day.alias("_fk_day")).where("_fk_key IS NOT NULL").distinct()
-        start_of_day, end_of_day = F.col("_fk_day").cast("timestamp"), F.date_add(F.col("_fk_day"), 1).cast("timestamp")
-        found = (
-            pairs.join(
-                ref,
-                (F.col("_fk_key") == ref["key"])
-                & (ref["effective_from"] < end_of_day)
-                & (ref["effective_to"].isNull() | (ref["effective_to"] > start_of_day)),
-                "left_semi",
-            )
-            .withColumn(fk_column(rule), F.lit(True))
+        pairs = (
+            df.select(F.col(rule.column).alias("_fk_key"), day.alias("_fk_day")).where("_fk_key IS NOT NULL").distinct()
         )
+        start_of_day, end_of_day = F.col("_fk_day").cast("timestamp"), F.date_add(F.col("_fk_day"), 1).cast("timestamp")
+        found = pairs.join(
+            ref,
+            (F.col("_fk_key") == ref["key"])
+            & (ref["effective_from"] < end_of_day)
+            & (ref["effective_to"].isNull() | (ref["effective_to"] > start_of_day)),
+            "left_semi",
+        ).withColumn(fk_column(rule), F.lit(True))
         joined = df.join(
             F.broadcast(found), (F.col(rule.column) == F.col("_fk_key")) & (day == F.col("_fk_day")), "left"
         )
-        df = joined.drop("_fk_key", "_fk_day").withColumn(fk_column(rule), F.coalesce(F.col(fk_column(rule)), F.lit(False)))
+        df = joined.drop("_fk_key", "_fk_day").withColumn(
+            fk_column(rule), F.coalesce(F.col(fk_column(rule)), F.lit(False))
+        )
     return df
 
 
-def _names(checks: Sequence[tuple[int, CheckSpec]], value: str) -> Column:
-    items = [F.when(~F.col(f"__pass_{i}"), F.lit(c.name) if value == "name" else F.concat(F.lit(f"{c.name}: "), c.message))
-             for i, c in checks]
+def _failed(checks: Sequence[tuple[int, CheckSpec]], label: Callable[[CheckSpec], Column]) -> Column:
+    """Array of ``label(check)`` for every check the row failed (``__pass_<i>`` is false)."""
+    items = [F.when(~F.col(f"__pass_{i}"), label(check)) for i, check in checks]
     array = F.array(*items) if items else F.array().cast("array<string>")
     return F.filter(array, lambda x: x.isNotNull())
 
@@ -87,9 +88,9 @@ def apply_checks(df: DataFrame, checks: Sequence[CheckSpec]) -> DataFrame:
     flags = [(i, c) for i, c in enumerate(checks) if c.action == "flag"]
     result = evaluated.select(
         "*",
-        _names(rejects, "name").alias(REJECTS),
-        _names(rejects, "reason").alias(REASONS),
-        _names(flags, "name").alias(FLAGS),
+        _failed(rejects, lambda c: F.lit(c.name)).alias(REJECTS),
+        _failed(rejects, lambda c: F.concat(F.lit(f"{c.name}: "), c.message)).alias(REASONS),
+        _failed(flags, lambda c: F.lit(c.name)).alias(FLAGS),
     )
     return result.drop(*[f"__pass_{i}" for i in range(len(checks))], *[c for c in df.columns if c.startswith("_fk_")])
 

@@ -58,7 +58,9 @@ def in_range(rule: RangeRule) -> Check:
     if rule.max is not None:
         ok = ok & (value <= F.lit(rule.max))
     bounds = f"[{'' if rule.min is None else rule.min}, {'' if rule.max is None else rule.max}]"
-    return F.coalesce(ok, F.lit(True)), F.concat(F.lit(f"{rule.column}="), _shown(rule.column), F.lit(f" outside {bounds}"))
+    return F.coalesce(ok, F.lit(True)), F.concat(
+        F.lit(f"{rule.column}="), _shown(rule.column), F.lit(f" outside {bounds}")
+    )
 
 
 def allowed_values(rule: AllowedValuesRule) -> Check:
@@ -78,7 +80,10 @@ def date_order(rule: DateOrderRule) -> Check:
     early, late = F.col(rule.column), F.col(rule.later_column)
     ok = early <= late if rule.allow_equal else early < late
     message = F.concat(
-        F.lit(f"{rule.column}="), _shown(rule.column), F.lit(f" is after {rule.later_column}="), _shown(rule.later_column)
+        F.lit(f"{rule.column}="),
+        _shown(rule.column),
+        F.lit(f" is after {rule.later_column}="),
+        _shown(rule.later_column),
     )
     return F.coalesce(ok, F.lit(True)), message
 
@@ -86,7 +91,9 @@ def date_order(rule: DateOrderRule) -> Check:
 def foreign_key(rule: ForeignKeyRule) -> Check:
     ok = F.col(rule.column).isNull() | F.col(fk_column(rule))
     message = F.concat(
-        F.lit(f"{rule.column}="), _shown(rule.column), F.lit(f" not found in {rule.references.table}.{rule.references.column}")
+        F.lit(f"{rule.column}="),
+        _shown(rule.column),
+        F.lit(f" not found in {rule.references.table}.{rule.references.column}"),
     )
     return ok, message
 

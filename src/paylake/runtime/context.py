@@ -24,7 +24,9 @@ def _local_store(context: PaylakeContext) -> TableStore:
 def _databricks_store(context: PaylakeContext) -> TableStore:
     settings = context.environment.databricks
     if settings is None:
-        raise ValueError(f"environment {context.environment.name!r} uses engine databricks but has no databricks: section")
+        raise ValueError(
+            f"environment {context.environment.name!r} uses engine databricks but has no databricks: section"
+        )
     return DeltaSparkStore(context.spark, settings.catalog, settings.schemas)
 
 
