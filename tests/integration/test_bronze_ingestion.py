@@ -62,6 +62,12 @@ def test_backlog_load_accounts_for_every_row_and_a_rerun_changes_nothing(
         quarantined = DeltaTable(str(tmp_path / "bronze" / f"{result.table}_quarantine")).to_pyarrow_table()
         assert quarantined.num_rows == result.rows_rejected
         assert sum(result.failures_by_rule.values()) >= result.rows_rejected
+        loaded = DeltaTable(str(tmp_path / "bronze" / result.table)).to_pyarrow_table().to_pylist()
+        flagged_in_table = sum(1 for row in loaded if row["_dq_flags"])
+        if result.new_versions == result.rows_loaded:  # every loaded row became a version
+            assert result.rows_flagged == flagged_in_table
+        else:  # unchanged snapshot rows carry flags but add no version
+            assert result.rows_flagged >= flagged_in_table
     logged = DeltaTable(str(tmp_path / "ops" / "ingested_files")).to_pyarrow_table().to_pylist()
     assert len(logged) == 4 * CONFIG.days and all(
         r["rows_read"] == r["rows_loaded"] + r["rows_rejected"] for r in logged

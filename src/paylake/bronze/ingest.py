@@ -178,7 +178,8 @@ def ingested_files(store: TableStore, table: str) -> IngestedFiles:
 
 @dataclass(frozen=True)
 class BatchCounts:
-    """Gate outcome of a batch: ``per_file`` maps a file name to (rows read, rows rejected)."""
+    """Gate outcome of a batch: ``per_file`` maps a file name to (rows read, rows rejected); ``flagged`` counts
+    loaded rows that carry flags."""
 
     per_file: Mapping[str, tuple[int, int]]
     failures: Sequence[Row]
@@ -196,7 +197,8 @@ class BatchCounts:
 def count_batch(checked: DataFrame, checks: Sequence[CheckSpec]) -> BatchCounts:
     """Collect the gate's per-file and per-rule counts (small results)."""
     per_file = {row[SOURCE_FILE]: (row["rows"], row["rejected"]) for row in pass_rates(checked).collect()}
-    return BatchCounts(per_file, rule_failures(checked, checks).collect(), checked.where(F.size(FLAGS) > 0).count())
+    flagged = checked.where(~is_rejected() & (F.size(FLAGS) > 0)).count()  # loaded rows that carry flags
+    return BatchCounts(per_file, rule_failures(checked, checks).collect(), flagged)
 
 
 def check_batch(config: BronzeTableConfig, files: Sequence[LandingFile], counts: BatchCounts) -> None:
