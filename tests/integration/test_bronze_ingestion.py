@@ -45,6 +45,15 @@ def versions(lake: Path) -> dict[str, int]:
     return found
 
 
+def loaded_copy(spark: SparkSession, repo: Path, landing: Path, tmp_path: Path) -> tuple[Path, PaylakeContext]:
+    """A private copy of the feeds (tests edit it), loaded once into ``tmp_path/lake``."""
+    feeds = tmp_path / "landing"
+    shutil.copytree(landing, feeds)
+    ctx = context(spark, repo, feeds, tmp_path / "lake")
+    assert run_bronze(ctx, "all", END).ok
+    return feeds, ctx
+
+
 def by_table(outcome: LayerRun) -> dict[str, object]:
     return {r.table: r for r in outcome.results}
 
@@ -101,10 +110,7 @@ def test_backlog_gives_the_same_tables_as_day_by_day_loads(
 def test_a_changed_file_under_an_ingested_name_fails_its_table_and_skips_dependants(
     spark: SparkSession, repo: Path, landing: Path, tmp_path: Path
 ) -> None:
-    feeds = tmp_path / "landing"
-    shutil.copytree(landing, feeds)
-    ctx = context(spark, repo, feeds, tmp_path / "lake")
-    assert run_bronze(ctx, "all", END).ok
+    feeds, ctx = loaded_copy(spark, repo, landing, tmp_path)
     before = versions(tmp_path / "lake")
     changed = feeds / "invoices" / f"invoices_{END:%Y%m%d}.csv"
     changed.write_text(changed.read_text().replace("OPEN", "PAID", 1))
@@ -128,10 +134,7 @@ INVOICE_HEADER = (
 def test_a_batch_under_its_pass_rate_is_held_back_whole_and_loads_once_fixed(
     spark: SparkSession, repo: Path, landing: Path, tmp_path: Path
 ) -> None:
-    feeds = tmp_path / "landing"
-    shutil.copytree(landing, feeds)
-    ctx = context(spark, repo, feeds, tmp_path / "lake")
-    assert run_bronze(ctx, "all", END).ok
+    feeds, ctx = loaded_copy(spark, repo, landing, tmp_path)
     target = tmp_path / "lake" / "bronze" / "invoices"
     version, rows = DeltaTable(str(target)).version(), DeltaTable(str(target)).to_pyarrow_table().num_rows
     day = END + timedelta(days=1)
