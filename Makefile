@@ -9,7 +9,7 @@ AS_OF ?= 2026-11-20
 LAKE ?= lakehouse
 PYTEST_ARGS ?=
 
-.PHONY: setup demo test check-prereqs sample clean
+.PHONY: setup demo test lint check-prereqs sample clean
 
 check-prereqs:
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "paylake: '$(PYTHON)' not found; install Python 3.10+ (set PYTHON=... to choose one)." >&2; exit 1; }
@@ -35,6 +35,11 @@ demo: setup
 
 test: setup
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+lint: setup
+	$(VENV)/bin/ruff check src tests
+	$(VENV)/bin/ruff format --check src tests
+	$(VENV)/bin/mypy src
 
 # Regenerates the bundled sample feeds under landing/ (deterministic: same seed, same bytes).
 sample: setup

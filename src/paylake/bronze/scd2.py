@@ -192,7 +192,7 @@ def scd2_changes(
     """
     keys = list(spec.keys)
     kind = F.col("_kind")
-    order = [F.col(EXTRACT_DATE).asc_nulls_first(), "_kind_order", "_seq", "_row"]
+    order: list[Column | str] = [F.col(EXTRACT_DATE).asc_nulls_first(), "_kind_order", "_seq", "_row"]
     by_key = Window.partitionBy(*keys).orderBy(*order)
     upto_here = by_key.rowsBetween(Window.unboundedPreceding, 0)
     is_delete = (kind == "D").cast("int")

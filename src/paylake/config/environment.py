@@ -22,13 +22,15 @@ class SparkConfig(StrictModel):
     conf: dict[str, str] = Field(default_factory=dict)
 
 
+def _default_schemas() -> dict[Layer, str]:
+    return {layer: layer for layer in LAYERS}
+
+
 class DatabricksConfig(StrictModel):
     """Unity Catalog names: tables are ``<catalog>.<schemas[layer]>.<table>``."""
 
     catalog: Identifier
-    schemas: dict[Layer, Identifier] = Field(
-        default_factory=lambda: {"bronze": "bronze", "silver": "silver", "gold": "gold", "ops": "ops"}
-    )
+    schemas: dict[Layer, Identifier] = Field(default_factory=_default_schemas)
 
 
 class CloudWatchConfig(StrictModel):

@@ -16,6 +16,7 @@ _FORBIDDEN_IN_EXPRESSIONS = re.compile(r";|--|/\*|\b(select|insert|update|delete
 
 
 class _Rule(StrictModel):
+    type: str
     name: Identifier | None = None
     action: Action = "reject"
     description: str | None = None

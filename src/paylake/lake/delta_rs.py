@@ -63,27 +63,27 @@ class DeltaRsStore(TableStore):
     def read(self, ref: TableRef, filters: Filters = (), columns: Sequence[str] | None = None) -> DataFrame:
         return self.spark.createDataFrame(self.read_arrow(ref, filters, columns))
 
-    def _write(self, ref: TableRef, data: pa.Table, partition_by: Sequence[str], **kwargs: object) -> None:
-        write_deltalake(self.path(ref), data, partition_by=list(partition_by) or None, **kwargs)  # type: ignore[arg-type]
+    def _append(self, ref: TableRef, data: pa.Table, partition_by: Sequence[str]) -> None:
+        write_deltalake(self.path(ref), data, partition_by=list(partition_by) or None, mode="append")
 
     def append(self, ref: TableRef, df: DataFrame, partition_by: Sequence[str] = ()) -> None:
         data = for_delta_rs(df.toArrow())
         if data.num_rows or not self.exists(ref):
-            self._write(ref, data, partition_by, mode="append")
+            self._append(ref, data, partition_by)
 
     def replace_where(self, ref: TableRef, df: DataFrame, predicate: str, partition_by: Sequence[str] = ()) -> None:
         data = for_delta_rs(df.toArrow())
         if not self.exists(ref):
-            self._write(ref, data, partition_by, mode="append")
+            self._append(ref, data, partition_by)
         else:
-            self._write(ref, data, partition_by, mode="overwrite", predicate=predicate)
+            write_deltalake(self.path(ref), data, mode="overwrite", predicate=predicate)
 
     def merge(
         self, ref: TableRef, source: DataFrame, spec: MergeSpec, partition_by: Sequence[str] = ()
     ) -> MergeMetrics:
         data = for_delta_rs(source.toArrow())
         if not self.exists(ref):
-            self._write(ref, data.slice(0, 0), partition_by, mode="append")
+            self._append(ref, data.slice(0, 0), partition_by)
         if data.num_rows == 0:
             return MergeMetrics(inserted=0, updated=0)
         builder = self._table(ref).merge(data, predicate=spec.predicate, source_alias="s", target_alias="t")
