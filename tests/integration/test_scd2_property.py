@@ -20,6 +20,7 @@ from paylake.lake.store import TableRef
 BASE = datetime(2026, 1, 1)
 FIRST_DAY = date(2026, 1, 10)
 Row = tuple[str, int, str, int]  # key, tracked value, untracked name, sequence hour
+File = tuple[list[Row], set[str]]  # accepted rows, keys whose rows the gate rejected
 
 
 @dataclass
@@ -42,10 +43,10 @@ class KeyState:
         return bool(self.versions) and self.versions[-1].end is None
 
 
-def reference(files: list[list[Row]], snapshot: bool) -> set[tuple[object, ...]]:
+def reference(files: list[File], snapshot: bool) -> set[tuple[object, ...]]:
     """Apply files one at a time, one event at a time: the semantics written in plain Python."""
     state: dict[str, KeyState] = {}
-    for index, rows in enumerate(files):
+    for index, (rows, rejected) in enumerate(files):
         day = FIRST_DAY + timedelta(days=index)
         midnight = datetime.combine(day, datetime.min.time())
         latest: dict[tuple[str, datetime], Row] = {}
@@ -73,7 +74,7 @@ def reference(files: list[list[Row]], snapshot: bool) -> set[tuple[object, ...]]
             current.end = start
             s.versions.append(Version(value, name, seq, start, number=len(s.versions) + 1))
         if snapshot:
-            present = {row[0] for row in rows}
+            present = {row[0] for row in rows} | rejected  # a rejected row still shows the key exists
             for key, s in state.items():
                 if s.live and key not in present:
                     s.versions[-1].end = max(midnight, s.versions[-1].start)
@@ -85,13 +86,17 @@ def reference(files: list[list[Row]], snapshot: bool) -> set[tuple[object, ...]]
 
 
 rows = st.tuples(st.sampled_from("abcd"), st.integers(0, 2), st.sampled_from(["x", "y"]), st.integers(0, 400))
-feeds = st.lists(st.lists(rows, min_size=1, max_size=6), min_size=1, max_size=4)
+feeds = st.lists(
+    st.tuples(st.lists(rows, min_size=1, max_size=6), st.sets(st.sampled_from("abcd"), max_size=2)),
+    min_size=1,
+    max_size=4,
+)
 
 
 @settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(files=feeds, snapshot=st.booleans(), cuts=st.lists(st.booleans(), min_size=3, max_size=3))
 def test_any_batching_of_a_feed_matches_the_reference(
-    spark: SparkSession, tmp_path_factory, files: list[list[Row]], snapshot: bool, cuts: list[bool]
+    spark: SparkSession, tmp_path_factory, files: list[File], snapshot: bool, cuts: list[bool]
 ) -> None:
     spec = Scd2Spec(("id",), ("value",), "updated_at", ("id", "value", "name", "updated_at"), snapshot)
     store = DeltaRsStore(spark, str(tmp_path_factory.mktemp("lake")))
@@ -104,13 +109,20 @@ def test_any_batching_of_a_feed_matches_the_reference(
         data = [
             (key, value, name, BASE + timedelta(hours=hour), FIRST_DAY + timedelta(days=i), position)
             for i in indexes
-            for position, (key, value, name, hour) in enumerate(files[i], start=1)
+            for position, (key, value, name, hour) in enumerate(files[i][0], start=1)
         ]
         batch = spark.createDataFrame(
             data, "id string, value int, name string, updated_at timestamp, _extract_date date, _source_row int"
         )
         current = latest_versions(store.read(ref), ["id"]) if store.exists(ref) else None
-        presence = batch.select("id", "_extract_date") if snapshot else None
+        seen = [(key, FIRST_DAY + timedelta(days=i)) for i in indexes for key in files[i][1]]
+        presence = (
+            batch.select("id", "_extract_date").unionByName(
+                spark.createDataFrame(seen, "id string, _extract_date date")
+            )
+            if snapshot
+            else None
+        )
         changes = scd2_changes(batch, current, spec, presence, applied_through).cache()
         written = changes.count()
         store.merge(ref, changes.drop(CHANGE), scd2_merge_spec(spec))

@@ -17,10 +17,7 @@ from pyspark.sql import DataFrame, Row, SparkSession
 from pyspark.sql import functions as F
 
 from paylake.bronze.landing import (
-    EXTRACT_DATE,
     RAW,
-    SOURCE_FILE,
-    SOURCE_ROW,
     LandingFile,
     check_header,
     discover_files,
@@ -41,6 +38,7 @@ from paylake.config.bronze import BronzeTableConfig
 from paylake.config.quality import ForeignKeyRule
 from paylake.errors import DataQualityError, IngestionError
 from paylake.lake.store import TableRef, TableStore, sql_literal
+from paylake.lineage import BATCH_ID, EXTRACT_DATE, INGESTED_AT, SOURCE_FILE, SOURCE_ROW
 from paylake.orchestration.results import TableResult
 from paylake.quality.gate import (
     FLAGS,
@@ -57,7 +55,6 @@ from paylake.quality.gate import (
 
 logger = logging.getLogger(__name__)
 
-BATCH_ID, INGESTED_AT = "_batch_id", "_ingested_at"
 INGESTED_FILES = TableRef("ops", "ingested_files")
 DQ_METRICS = TableRef("ops", "dq_metrics")
 INGESTED_FILES_SCHEMA = (

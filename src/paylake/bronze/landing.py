@@ -20,17 +20,12 @@ from pyspark.sql import functions as F
 
 from paylake.config.bronze import BronzeTableConfig
 from paylake.errors import IngestionError
+from paylake.lineage import EXTRACT_DATE, SOURCE_FILE, SOURCE_ROW
 from paylake.quality.gate import CheckSpec
 
 logger = logging.getLogger(__name__)
 
-RAW, CORRUPT, SOURCE_FILE, SOURCE_ROW, EXTRACT_DATE = (
-    "_raw",
-    "_corrupt_record",
-    "_source_file",
-    "_source_row",
-    "_extract_date",
-)
+RAW, CORRUPT = "_raw", "_corrupt_record"
 _DATE_TEXT = r"^\d{4}-\d{2}-\d{2}$"
 _TIMESTAMP_TEXT = r"^\d{4}-\d{2}-\d{2}([ T]\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?)?(Z|[+-]\d{2}:?\d{2})?$"
 

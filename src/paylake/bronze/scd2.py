@@ -30,6 +30,7 @@ from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
 from paylake.lake.store import MergeSpec
+from paylake.lineage import EXTRACT_DATE, SOURCE_ROW
 
 EFFECTIVE_FROM, EFFECTIVE_TO, IS_CURRENT, RECORD_VERSION, ROW_HASH = (
     "effective_from",
@@ -39,7 +40,6 @@ EFFECTIVE_FROM, EFFECTIVE_TO, IS_CURRENT, RECORD_VERSION, ROW_HASH = (
     "row_hash",
 )
 CHANGE = "_change"
-EXTRACT_DATE, SOURCE_ROW = "_extract_date", "_source_row"
 
 
 @dataclass(frozen=True)

@@ -149,6 +149,5 @@ def run_bronze(
     return run_layer(context, "bronze", dependencies, _run_bronze_table, tables, as_of, run_id)
 
 
-LAYERS: dict[str, Callable[[PaylakeContext, str | Sequence[str] | None, date], LayerRun]] = {
-    "bronze": lambda context, tables, as_of: run_bronze(context, tables, as_of),
-}
+# Layers in run order; `paylake run all` runs them one after the other.
+LAYERS: dict[str, Callable[[PaylakeContext, str | Sequence[str] | None, date], LayerRun]] = {"bronze": run_bronze}

@@ -14,7 +14,8 @@ from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
 from paylake.config.quality import Action, ForeignKeyRule, Rule
-from paylake.quality.rules import CHECKS, SOURCE_FILE, fk_column
+from paylake.lineage import SOURCE_FILE
+from paylake.quality.rules import CHECKS, fk_column
 
 REJECTS, REASONS, FLAGS = "_dq_rejects", "_dq_reasons", "_dq_flags"
 

@@ -23,10 +23,9 @@ from paylake.config.quality import (
     RegexRule,
     UniqueRule,
 )
+from paylake.lineage import SOURCE_FILE, SOURCE_ROW
 
 Check = tuple[Column, Column]
-# Row-order columns every checked DataFrame carries (added by the landing reader).
-SOURCE_FILE, SOURCE_ROW = "_source_file", "_source_row"
 
 
 def fk_column(rule: ForeignKeyRule) -> str:
