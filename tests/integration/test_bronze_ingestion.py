@@ -189,6 +189,30 @@ def test_a_batch_under_its_pass_rate_is_held_back_whole_and_loads_once_fixed(
     assert remaining == [], "quarantine rows of a retried file are replaced, not duplicated"
 
 
+def test_partitioned_table_merges_within_its_partitions(
+    spark: SparkSession, repo: Path, landing: Path, tmp_path: Path
+) -> None:
+    metadata = tmp_path / "metadata"
+    shutil.copytree(repo / "metadata", metadata)
+    accounts = metadata / "bronze/accounts/accounts.yaml"
+    accounts.write_text(
+        accounts.read_text().replace("load_type: snapshot", "load_type: snapshot\npartition_by: [region]")
+    )
+    ctx = PaylakeContext.create("local", metadata, landing, tmp_path / "lake", spark=spark)
+    for day in (END - timedelta(days=1), END):  # the second day merges into existing partitions
+        assert run_bronze(ctx, "accounts", day).ok
+    table = DeltaTable(str(tmp_path / "lake/bronze/accounts"))
+    assert table.metadata().partition_columns == ["region"]
+    rows = table.to_pyarrow_table().to_pylist()
+    current: dict[str, int] = {}
+    for row in rows:
+        current[row["account_id"]] = current.get(row["account_id"], 0) + row["is_current"]
+    assert set(current.values()) <= {0, 1} and sum(current.values()) > 0
+    unpartitioned = tmp_path / "plain"
+    assert run_bronze(context(spark, repo, landing, unpartitioned), "accounts", END).ok
+    assert table_rows(tmp_path / "lake", "bronze", "accounts") == table_rows(unpartitioned, "bronze", "accounts")
+
+
 def test_foreign_key_to_a_table_not_loaded_yet_is_a_clear_error(
     spark: SparkSession, repo: Path, landing: Path, tmp_path: Path
 ) -> None:

@@ -103,6 +103,14 @@ def test_foreign_key_to_unknown_table_and_dependency_cycle(metadata: Path) -> No
     assert any("dependency cycle: invoice_line_items -> skus -> invoice_line_items" in i for i in found), found
 
 
+def test_partition_columns_must_be_tracked(metadata: Path) -> None:
+    path = metadata / "bronze/accounts/accounts.yaml"
+    edit(path, "load_type: snapshot", "load_type: snapshot\npartition_by: [account_name]")
+    assert issues(metadata) == [
+        f"{path}: partition_by[0]: 'account_name' must be in scd.compare_columns or primary_key"
+    ]
+
+
 def test_invalid_yaml_syntax_names_the_line(metadata: Path) -> None:
     path = metadata / "bronze/skus/skus.yaml"
     path.write_text(path.read_text().replace("primary_key: [sku_id]", "primary_key: [sku_id"))

@@ -108,8 +108,12 @@ class BronzeTableConfig(StrictModel):
         check("sequence_column", self.sequence_column)
         for index, column in enumerate(self.scd.compare_columns):
             check(f"scd.compare_columns[{index}]", column)
+        tracked = set(self.scd.compare_columns) | set(self.primary_key)
         for index, column in enumerate(self.partition_by):
             check(f"partition_by[{index}]", column)
+            if column in known and column not in tracked:
+                # An untracked column is refreshed in place; a new value would move the row to another partition.
+                issues.append((f"partition_by[{index}]", f"{column!r} must be in scd.compare_columns or primary_key"))
         for index, rule in enumerate(self.quality.rules):
             for column in rule.columns_used():
                 check(f"quality.rules[{index}].column", column)
