@@ -38,7 +38,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
 
     run = commands.add_parser("run", help="run a layer (or all layers) for a business date")
-    run.add_argument("layer", choices=["bronze", "all"], help="layer to run")
+    run.add_argument("layer", choices=["bronze", "silver", "all"], help="layer to run (all: bronze, then silver)")
     run.add_argument("--as-of", type=_date, required=True, help="business date YYYY-MM-DD")
     run.add_argument("--tables", default="all", help="'all' or a comma list of tables")
     _paths(run)
@@ -82,7 +82,12 @@ def _run(args: argparse.Namespace) -> int:
 
     context = PaylakeContext.create(args.env, args.metadata, args.landing, args.lake)
     layers = list(LAYERS) if args.layer == "all" else [args.layer]
+    if len(layers) > 1 and args.tables != "all":
+        raise UsageError("--tables selects tables of one layer; name the layer instead of 'all'")
     _ = context.bronze  # fail on bad metadata before Spark starts
+    for layer in layers:
+        if layer != "bronze":
+            context.derived(layer)  # type: ignore[arg-type]  # LAYERS keys other than bronze are derived layers
     ok = True
     for layer in layers:
         outcome = LAYERS[layer](context, args.tables, args.as_of)

@@ -41,6 +41,10 @@ class IngestionError(PaylakeError):
     """A batch could not be ingested as a whole (bad header, re-delivered file, ...); names the file."""
 
 
+class BuildError(PaylakeError):
+    """A silver or gold table could not be built (missing input, output that breaks its contract)."""
+
+
 class DataQualityError(PaylakeError):
     """A batch fell under its minimum data-quality pass rate and was held back whole."""
 

@@ -52,11 +52,11 @@ from paylake.quality.gate import (
     rule_failures,
     with_fk_lookups,
 )
+from paylake.quality.metrics import write_dq_metrics
 
 logger = logging.getLogger(__name__)
 
 INGESTED_FILES = TableRef("ops", "ingested_files")
-DQ_METRICS = TableRef("ops", "dq_metrics")
 INGESTED_FILES_SCHEMA = (
     "table string, file_name string, file_path string, extract_date date, size_bytes bigint, sha256 string, "
     "batch_id string, rows_read bigint, rows_loaded bigint, rows_rejected bigint, run_id string, ingested_at timestamp"
@@ -268,7 +268,9 @@ def ingest_table(
         store.replace_where(
             quarantine_ref(config.table), quarantine_rows(checked, batch_id, ingested_at), f"{SOURCE_FILE} IN ({names})"
         )
-        _write_metrics(spark, store, config.table, counts, batch_id, run, ingested_at)
+        write_dq_metrics(
+            spark, store, "bronze", config.table, counts.failures, batch_id, run.run_id, run.as_of, ingested_at
+        )
         check_batch(config, files, counts)
 
         spec = scd2_spec(config)
@@ -295,34 +297,6 @@ def ingest_table(
 def quarantine_ref(table: str) -> TableRef:
     """Where a bronze table's rejected rows go."""
     return TableRef("bronze", f"{table}_quarantine")
-
-
-def _write_metrics(
-    spark: SparkSession, store: TableStore, table: str, counts: BatchCounts, batch_id: str, run: RunInfo, at: datetime
-) -> None:
-    if not counts.failures:
-        return
-    metrics = spark.createDataFrame(
-        counts.failures, "rule string, rule_type string, action string, rows_checked bigint, rows_failed bigint"
-    )
-    store.replace_where(
-        DQ_METRICS,
-        metrics.select(
-            F.lit(run.run_id).alias("run_id"),
-            F.lit(batch_id).alias("batch_id"),
-            F.lit("bronze").alias("layer"),
-            F.lit(table).alias("table"),
-            "rule",
-            "rule_type",
-            "action",
-            "rows_checked",
-            "rows_failed",
-            (1 - F.col("rows_failed") / F.col("rows_checked")).alias("pass_rate"),
-            F.lit(run.as_of).alias("as_of"),
-            F.lit(at).alias("recorded_at"),
-        ),
-        f"batch_id = {sql_literal(batch_id)} AND layer = 'bronze' AND table = {sql_literal(table)}",
-    )
 
 
 def _log_files(

@@ -5,7 +5,7 @@ Metadata is read through a :class:`MetadataSource`, so a local folder and (later
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol, TypeVar
@@ -13,7 +13,10 @@ from typing import Protocol, TypeVar
 import yaml
 from pydantic import BaseModel, ValidationError
 
+from paylake.builders import Builder, DerivedLayer, builders
+from paylake.config.base import StrictModel
 from paylake.config.bronze import BronzeTableConfig
+from paylake.config.derived import DerivedTableConfig
 from paylake.config.environment import EnvironmentConfig
 from paylake.config.identifiers import check_identifier
 from paylake.config.quality import RULE_TYPES
@@ -149,10 +152,15 @@ def _bronze_table_issues(source: MetadataSource, relative: str) -> tuple[BronzeT
     if config is None:
         return None, issues
     issues = [ConfigIssue(name, key, reason) for key, reason in config.semantic_issues()]
-    parts = Path(relative).parts  # bronze/<table>/<table>.yaml
-    if len(parts) != 3 or parts[1] != Path(relative).stem or parts[1] != config.table:
-        issues.append(ConfigIssue(name, "table", f"must match its path bronze/{config.table}/{config.table}.yaml"))
+    issues += _path_issues(name, relative, "bronze", config.table)
     return config, issues
+
+
+def _path_issues(name: str, relative: str, layer: str, table: str) -> list[ConfigIssue]:
+    parts = Path(relative).parts  # <layer>/<table>/<table>.yaml
+    if len(parts) != 3 or parts[1] != Path(relative).stem or parts[1] != table:
+        return [ConfigIssue(name, "table", f"must match its path {layer}/{table}/{table}.yaml")]
+    return []
 
 
 def load_bronze(source: MetadataSource) -> BronzeMetadata:
@@ -213,14 +221,118 @@ def _reference_issues(
     return issues
 
 
+@dataclass(frozen=True)
+class DerivedTable:
+    """A silver or gold table with its builder and typed parameters resolved."""
+
+    config: DerivedTableConfig
+    builder: Builder
+    params: StrictModel
+    file: str
+
+    def dependencies(self, layer: str) -> set[str]:
+        """Tables of ``layer`` this table reads (they must be built first)."""
+        return {name.split(".", 1)[1] for name in self.config.input_tables() if name.startswith(f"{layer}.")}
+
+
+@dataclass(frozen=True)
+class DerivedMetadata:
+    """Every table of one derived layer, by table name."""
+
+    layer: DerivedLayer
+    tables: Mapping[str, DerivedTable]
+
+
+LAYER_ORDER = ("bronze", "silver", "gold")
+
+
+def table_names(source: MetadataSource, layer: str) -> set[str]:
+    """Tables a layer declares, by folder name (also when a file is invalid, so references stay resolvable)."""
+    return {Path(relative).parent.name for relative in source.list_files(layer)}
+
+
+def _derived_table(
+    source: MetadataSource, relative: str, layer: DerivedLayer, available: Mapping[str, Builder]
+) -> tuple[DerivedTable | None, list[ConfigIssue]]:
+    name = source.display(relative)
+    data, issues = _parse_yaml(source, relative)
+    if issues:
+        return None, issues
+    config, issues = _validate(DerivedTableConfig, data, name)
+    if config is None:
+        return None, issues
+    issues = [ConfigIssue(name, key, reason) for key, reason in config.semantic_issues()]
+    issues += _path_issues(name, relative, layer, config.table)
+    builder = available.get(config.builder)
+    if builder is None:
+        reason = f"unknown {layer} builder {config.builder!r}; available: {', '.join(available) or 'none'}"
+        return None, [*issues, ConfigIssue(name, "builder", reason)]
+    missing = [i for i in builder.inputs if i not in config.inputs]
+    extra = [i for i in config.inputs if i not in builder.inputs]
+    if missing or extra:
+        detail = "; ".join(
+            part
+            for part in (f"missing {missing}" if missing else "", f"not taken by the builder {extra}" if extra else "")
+            if part
+        )
+        issues.append(ConfigIssue(name, "inputs", f"builder {builder.name} takes {list(builder.inputs)}: {detail}"))
+    params, found = _validate(builder.parameters, config.parameters, name)
+    issues += [ConfigIssue(i.file, f"parameters.{i.key}" if i.key else "parameters", i.reason) for i in found]
+    if params is None or issues:
+        return None, issues
+    return DerivedTable(config, builder, params, name), []
+
+
+def load_derived(source: MetadataSource, layer: DerivedLayer) -> DerivedMetadata:
+    """Load every ``<layer>/<table>/<table>.yaml`` of a silver or gold layer and resolve builders and inputs.
+
+    A table may read tables of its own layer and of the layers before it (bronze before silver before gold).
+
+    Raises:
+        InvalidConfigError: any file is invalid, an input is unknown or dependencies form a cycle.
+    """
+    available = builders(layer)
+    readable = LAYER_ORDER[: LAYER_ORDER.index(layer) + 1]
+    known = {name: table_names(source, name) for name in readable}
+    tables: dict[str, DerivedTable] = {}
+    issues: list[ConfigIssue] = []
+    for relative in source.list_files(layer):
+        table, found = _derived_table(source, relative, layer, available)
+        issues += found
+        if table is None:
+            continue
+        if table.config.table in tables:
+            issues.append(ConfigIssue(table.file, "table", f"duplicate table {table.config.table!r}"))
+            continue
+        tables[table.config.table] = table
+        for argument, input_name in table.config.inputs.items():
+            input_layer, input_table = input_name.split(".", 1)
+            if input_layer not in readable:
+                issues.append(
+                    ConfigIssue(table.file, f"inputs.{argument}", f"a {layer} table cannot read {input_name}")
+                )
+            elif input_table not in known[input_layer]:
+                choices = ", ".join(sorted(known[input_layer])) or "none"
+                reason = f"unknown table {input_name}; {input_layer} tables: {choices}"
+                issues.append(ConfigIssue(table.file, f"inputs.{argument}", reason))
+    cycle = find_cycle({name: t.dependencies(layer) & set(tables) for name, t in tables.items()})
+    if cycle:
+        issues.append(ConfigIssue(tables[cycle[0]].file, "inputs", "dependency cycle: " + " -> ".join(cycle)))
+    if issues:
+        raise InvalidConfigError(issues)
+    return DerivedMetadata(layer, tables)
+
+
 def validate_metadata(source: MetadataSource) -> list[ConfigIssue]:
     """Check every environment and layer YAML; return all issues (empty when everything is valid)."""
     issues: list[ConfigIssue] = []
     for relative in source.list_files("environments"):
         data, found = _parse_yaml(source, relative)
         issues += found or _validate(EnvironmentConfig, data, source.display(relative))[1]
-    try:
-        load_bronze(source)
-    except InvalidConfigError as exc:
-        issues += exc.issues
+    loaders: list[Callable[[], object]] = [lambda: load_bronze(source), lambda: load_derived(source, "silver")]
+    for load in loaders:
+        try:
+            load()
+        except InvalidConfigError as exc:
+            issues += exc.issues
     return sorted(issues)

@@ -78,6 +78,12 @@ class DeltaRsStore(TableStore):
         else:
             write_deltalake(self.path(ref), data, mode="overwrite", predicate=predicate)
 
+    def overwrite(self, ref: TableRef, df: DataFrame, partition_by: Sequence[str] = ()) -> None:
+        data = for_delta_rs(df.toArrow())
+        write_deltalake(
+            self.path(ref), data, mode="overwrite", schema_mode="overwrite", partition_by=list(partition_by) or None
+        )
+
     def merge(
         self, ref: TableRef, source: DataFrame, spec: MergeSpec, partition_by: Sequence[str] = ()
     ) -> MergeMetrics:

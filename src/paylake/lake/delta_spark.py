@@ -61,6 +61,10 @@ class DeltaSparkStore(TableStore):
             self._create_empty(ref, df, partition_by)
         df.write.format("delta").mode("overwrite").option("replaceWhere", predicate).saveAsTable(self.full_name(ref))
 
+    def overwrite(self, ref: TableRef, df: DataFrame, partition_by: Sequence[str] = ()) -> None:
+        writer = df.write.format("delta").mode("overwrite").option("overwriteSchema", "true")
+        (writer.partitionBy(*partition_by) if partition_by else writer).saveAsTable(self.full_name(ref))
+
     def merge(
         self, ref: TableRef, source: DataFrame, spec: MergeSpec, partition_by: Sequence[str] = ()
     ) -> MergeMetrics:

@@ -110,6 +110,10 @@ class TableStore(ABC):
         """Atomically replace the rows matching ``predicate`` with ``df`` (one commit); creates the table."""
 
     @abstractmethod
+    def overwrite(self, ref: TableRef, df: DataFrame, partition_by: Sequence[str] = ()) -> None:
+        """Replace the whole table, data and schema, with ``df`` in one commit; creates the table."""
+
+    @abstractmethod
     def merge(
         self, ref: TableRef, source: DataFrame, spec: MergeSpec, partition_by: Sequence[str] = ()
     ) -> MergeMetrics:

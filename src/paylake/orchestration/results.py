@@ -50,14 +50,27 @@ def render_summary(layer: str, results: Sequence[TableResult], run_id: str, as_o
         f"  Failed: {counts['FAILED']}",
         f"  Skipped: {counts['SKIPPED']}",
         "-" * 100,
-        f"{'table':<22}{'status':<9}{'files':>6}{'read':>11}{'loaded':>11}{'rejected':>10}{'flagged':>9}"
-        f"{'new_vers':>10}{'closed':>8}{'seconds':>9}",
     ]
-    for r in results:
+    if layer == "bronze":
         lines.append(
-            f"{r.table:<22}{r.status:<9}{r.files:>6}{r.rows_read:>11}{r.rows_loaded:>11}{r.rows_rejected:>10}"
-            f"{r.rows_flagged:>9}{r.new_versions:>10}{r.closed_versions:>8}{r.seconds:>9.1f}"
+            f"{'table':<26}{'status':<9}{'files':>6}{'read':>11}{'loaded':>11}{'rejected':>10}{'flagged':>9}"
+            f"{'new_vers':>10}{'closed':>8}{'seconds':>9}"
         )
+    else:
+        lines.append(
+            f"{'table':<26}{'status':<9}{'rows':>11}{'written':>11}{'rejected':>10}{'flagged':>9}{'seconds':>9}"
+        )
+    for r in results:
+        if layer == "bronze":
+            lines.append(
+                f"{r.table:<26}{r.status:<9}{r.files:>6}{r.rows_read:>11}{r.rows_loaded:>11}{r.rows_rejected:>10}"
+                f"{r.rows_flagged:>9}{r.new_versions:>10}{r.closed_versions:>8}{r.seconds:>9.1f}"
+            )
+        else:
+            lines.append(
+                f"{r.table:<26}{r.status:<9}{r.rows_read:>11}{r.rows_loaded:>11}{r.rows_rejected:>10}"
+                f"{r.rows_flagged:>9}{r.seconds:>9.1f}"
+            )
         if r.error:
             lines.append(f"    {r.error}")
     lines.append(rule)

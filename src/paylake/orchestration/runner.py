@@ -12,9 +12,11 @@ from datetime import date, datetime, timezone
 from pyspark.sql import functions as F
 
 from paylake.bronze.ingest import RunInfo, ingest_table
+from paylake.builders import DerivedLayer
 from paylake.errors import PaylakeError, UsageError
 from paylake.lake.store import TableRef
 from paylake.orchestration.dependencies import dependency_order
+from paylake.orchestration.derived import build_table
 from paylake.orchestration.results import TableResult, render_summary
 from paylake.runtime.context import PaylakeContext
 
@@ -149,5 +151,32 @@ def run_bronze(
     return run_layer(context, "bronze", dependencies, _run_bronze_table, tables, as_of, run_id)
 
 
+def run_derived(
+    context: PaylakeContext,
+    layer: DerivedLayer,
+    tables: str | Sequence[str] | None,
+    as_of: date,
+    run_id: str | None = None,
+) -> LayerRun:
+    """Build the selected tables of a silver or gold layer (``all`` or a list) as of ``as_of``."""
+    metadata = context.derived(layer)
+
+    def run_table(ctx: PaylakeContext, table: str, run: RunInfo, result: TableResult) -> TableResult:
+        return build_table(ctx.store, layer, metadata.tables[table], run, result)
+
+    dependencies = {name: spec.dependencies(layer) for name, spec in metadata.tables.items()}
+    return run_layer(context, layer, dependencies, run_table, tables, as_of, run_id)
+
+
+def run_silver(
+    context: PaylakeContext, tables: str | Sequence[str] | None, as_of: date, run_id: str | None = None
+) -> LayerRun:
+    """Build the selected silver tables as of ``as_of`` from bronze history."""
+    return run_derived(context, "silver", tables, as_of, run_id)
+
+
 # Layers in run order; `paylake run all` runs them one after the other.
-LAYERS: dict[str, Callable[[PaylakeContext, str | Sequence[str] | None, date], LayerRun]] = {"bronze": run_bronze}
+LAYERS: dict[str, Callable[[PaylakeContext, str | Sequence[str] | None, date], LayerRun]] = {
+    "bronze": run_bronze,
+    "silver": run_silver,
+}

@@ -9,8 +9,17 @@ from pathlib import Path
 
 from pyspark.sql import SparkSession
 
+from paylake.builders import DerivedLayer
 from paylake.config.environment import EnvironmentConfig
-from paylake.config.loader import BronzeMetadata, MetadataSource, load_bronze, load_environment, open_source
+from paylake.config.loader import (
+    BronzeMetadata,
+    DerivedMetadata,
+    MetadataSource,
+    load_bronze,
+    load_derived,
+    load_environment,
+    open_source,
+)
 from paylake.lake.delta_rs import DeltaRsStore
 from paylake.lake.delta_spark import DeltaSparkStore
 from paylake.lake.store import TableStore
@@ -50,6 +59,7 @@ class PaylakeContext:
     landing_root: str
     lake_root: str
     spark_session: SparkSession | None = field(default=None, repr=False)
+    _derived: dict[str, DerivedMetadata] = field(default_factory=dict, init=False, repr=False)
 
     @classmethod
     def create(
@@ -85,3 +95,9 @@ class PaylakeContext:
     def bronze(self) -> BronzeMetadata:
         """All bronze table metadata, validated."""
         return load_bronze(self.metadata)
+
+    def derived(self, layer: DerivedLayer) -> DerivedMetadata:
+        """All table metadata of a silver or gold layer, validated (loaded once)."""
+        if layer not in self._derived:
+            self._derived[layer] = load_derived(self.metadata, layer)
+        return self._derived[layer]
