@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import date
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, field_validator
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
@@ -58,15 +58,16 @@ class InvoiceDetailsParams(StrictModel):
             raise ValueError(f"rates must be positive: {', '.join(bad)}")
         return rates
 
-    @model_validator(mode="after")
-    def _ascending_buckets(self) -> InvoiceDetailsParams:
-        bounds = [b.max_days_past_due for b in self.aging_buckets]
+    @field_validator("aging_buckets")
+    @classmethod
+    def _ascending_buckets(cls, buckets: list[AgingBucket]) -> list[AgingBucket]:
+        bounds = [b.max_days_past_due for b in buckets]
         if bounds[-1] is not None or None in bounds[:-1]:
-            raise ValueError("aging_buckets: only the last bucket may (and must) have no max_days_past_due")
+            raise ValueError("only the last bucket may (and must) have no max_days_past_due")
         finite = [b for b in bounds if b is not None]
         if finite != sorted(set(finite)):
-            raise ValueError("aging_buckets: max_days_past_due must strictly increase")
-        return self
+            raise ValueError("max_days_past_due must strictly increase")
+        return buckets
 
 
 def aging_bucket(days_past_due: Column, buckets: list[AgingBucket]) -> Column:
@@ -90,7 +91,7 @@ def line_summary(lines: DataFrame, products: DataFrame) -> DataFrame:
         .select("invoice_id", F.col("category").alias("main_category"))
     )
     totals = lines.groupBy("invoice_id").agg(
-        F.count(F.lit(1)).alias("line_count"),
+        F.count(F.lit(1)).cast("int").alias("line_count"),
         F.sum("quantity").cast("bigint").alias("total_quantity"),
         F.sum("line_amount").cast("decimal(18,2)").alias("lines_amount"),
     )
