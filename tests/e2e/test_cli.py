@@ -40,6 +40,12 @@ def test_run_bronze_on_the_sample_then_rerun_changes_nothing(repo: Path, tmp_pat
     assert again.returncode == 0, again.stderr[-3000:]
     assert re.findall(r"^\w+\s+SUCCESS\s+0\s+0\s+0\s+0", again.stdout, re.M).__len__() == 4
     assert {p.name: DeltaTable(str(p)).version() for p in sorted((lake / "bronze").iterdir())} == tables
+    # `run all` goes on to silver once bronze succeeded.
+    silver = again.stdout[again.stdout.index("SILVER LAYER TRANSFORMATION SUMMARY") :]
+    assert re.search(r"Total Tables: 4\n  Success: 4\n  Failed: 0\n  Skipped: 0", silver), silver
+    details = re.search(r"^invoice_details\s+SUCCESS\s+(\d+)\s+(\d+)\s+(\d+)", silver, re.M)
+    assert details and int(details.group(1)) == int(details.group(2)) + int(details.group(3)) > 5000
+    assert DeltaTable(str(lake / "silver" / "invoice_details")).to_pyarrow_table().num_rows == int(details.group(2))
 
 
 def test_usage_and_metadata_errors_exit_2(repo: Path, tmp_path: Path) -> None:
@@ -50,7 +56,10 @@ def test_usage_and_metadata_errors_exit_2(repo: Path, tmp_path: Path) -> None:
     assert bad_date.returncode == 2 and "'2026-13-01' is not a date in YYYY-MM-DD form" in bad_date.stderr
     env = paylake(repo, "run", "bronze", "--as-of", AS_OF, "--env", "staging")
     assert env.returncode == 2 and "no such environment; available: dev, local" in env.stderr
-    assert "Traceback" not in unknown.stderr + bad_date.stderr + env.stderr
+    all_layers = paylake(repo, "run", "all", "--as-of", AS_OF, "--tables", "invoices", "--lake", str(tmp_path))
+    assert all_layers.returncode == 2
+    assert "--tables selects tables of one layer; name the layer instead of 'all'" in all_layers.stderr
+    assert "Traceback" not in unknown.stderr + bad_date.stderr + env.stderr + all_layers.stderr
 
 
 def test_generate_writes_the_documented_layout(repo: Path, tmp_path: Path) -> None:

@@ -26,7 +26,11 @@ def d(text: str | None) -> date | None:
 
 def equal(actual: DataFrame, expected: DataFrame) -> None:
     assert_df_equality(
-        actual.select(expected.columns), expected, ignore_row_order=True, ignore_nullable=True, ignore_column_order=False
+        actual.select(expected.columns),
+        expected,
+        ignore_row_order=True,
+        ignore_nullable=True,
+        ignore_column_order=False,
     )
 
 
@@ -72,7 +76,19 @@ def test_invoice_details_takes_account_terms_valid_on_each_invoice_date_and_sums
         ("INV-2", "ACC-1", "2026-02-15", "2026-03-02", "100", "OPEN", None, "0", "2026-02-15 12:00:00", None, 1),
         ("INV-3", "ACC-1", "2025-12-20", "2026-01-19", "50", "OPEN", None, "0", "2025-12-20 12:00:00", None, 1),
         # Paid on 2026-03-05, but that version is only known after as_of: as of 2026-03-01 it is still open.
-        ("INV-2", "ACC-1", "2026-02-15", "2026-03-02", "100", "PAID", "2026-03-05", "100", "2026-03-05 08:00:00", None, 2),
+        (
+            "INV-2",
+            "ACC-1",
+            "2026-02-15",
+            "2026-03-02",
+            "100",
+            "PAID",
+            "2026-03-05",
+            "100",
+            "2026-03-05 08:00:00",
+            None,
+            2,
+        ),
     )
     lines = spark.createDataFrame(
         [
@@ -84,9 +100,7 @@ def test_invoice_details_takes_account_terms_valid_on_each_invoice_date_and_sums
         f"line_item_id string, invoice_id string, sku_id string, quantity int, line_amount decimal(18,2), {VERSIONED}",
     )
     products = spark.createDataFrame([("SKU-H", "Hardware"), ("SKU-S", "Software")], "sku_id string, category string")
-    out = invoice_details(
-        invoices, lines, accounts, products, params=InvoiceDetailsParams(), as_of=date(2026, 3, 1)
-    )
+    out = invoice_details(invoices, lines, accounts, products, params=InvoiceDetailsParams(), as_of=date(2026, 3, 1))
     expected = spark.createDataFrame(
         [
             ("INV-1", 30, Decimal("10000"), 1, False, 3, Decimal("210"), False, "Software", "OPEN", 0),
@@ -183,7 +197,10 @@ def test_payment_history_windows_trend_balances_and_no_future_invoices(spark: Sp
         ("2026-07-02", "2026-08-01", None, False, False, 0, None, 9999.0, True),  # issued after as_of
     ]
     invoices = spark.createDataFrame(
-        [("ACC-1", d(a), d(b), d(c), p, not p, o, dl, dl > 0, dtp, out, dis) for a, b, c, p, o, dl, dtp, out, dis in rows],
+        [
+            ("ACC-1", d(a), d(b), d(c), p, not p, o, dl, dl > 0, dtp, out, dis)
+            for a, b, c, p, o, dl, dtp, out, dis in rows
+        ],
         "account_id string, invoice_date date, due_date date, paid_date date, is_paid boolean, is_open boolean, "
         "is_overdue boolean, days_late int, is_late boolean, days_to_pay int, outstanding_amount_usd double, "
         "is_disputed boolean",

@@ -30,7 +30,12 @@ def issues(root: Path) -> list[str]:
 
 def test_bundled_silver_metadata_resolves_builders_inputs_and_parameters(metadata: Path) -> None:
     silver = load_derived(LocalMetadataSource(metadata), "silver")
-    assert sorted(silver.tables) == ["account_payment_history", "account_profiles", "invoice_details", "product_catalog"]
+    assert sorted(silver.tables) == [
+        "account_payment_history",
+        "account_profiles",
+        "invoice_details",
+        "product_catalog",
+    ]
     details = silver.tables["invoice_details"]
     assert details.builder.inputs == ("invoices", "line_items", "accounts", "products")
     assert isinstance(details.params, InvoiceDetailsParams)

@@ -101,10 +101,13 @@ def build_table(
                 f"{spec.builder.name}, e.g. {'; '.join(duplicates)}"
             )
         failures = rule_failures(checked, checks).collect()
-        result.rows_read = checked.count()
-        result.rows_rejected = checked.where(is_rejected()).count()
-        result.rows_loaded = result.rows_read - result.rows_rejected
-        result.rows_flagged = checked.where(~is_rejected() & (F.size(FLAGS) > 0)).count()
+        totals = checked.agg(
+            F.count(F.lit(1)).alias("rows"),
+            F.sum(is_rejected().cast("long")).alias("rejected"),
+            F.sum((~is_rejected() & (F.size(FLAGS) > 0)).cast("long")).alias("flagged"),
+        ).collect()[0]  # a global aggregate has exactly one row
+        result.rows_read, result.rows_rejected = totals["rows"], totals["rejected"] or 0
+        result.rows_loaded, result.rows_flagged = result.rows_read - result.rows_rejected, totals["flagged"] or 0
         result.failures_by_rule = {row["rule"]: row["rows_failed"] for row in failures if row["rows_failed"]}
         batch_id = f"{layer}.{config.table}@{run.as_of.isoformat()}"
         result.batch_id = batch_id
