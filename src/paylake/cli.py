@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import uuid
 from collections.abc import Sequence
 from datetime import date
 from pathlib import Path
@@ -88,9 +89,9 @@ def _run(args: argparse.Namespace) -> int:
     for layer in layers:
         if layer != "bronze":
             context.derived(layer)  # type: ignore[arg-type]  # LAYERS keys other than bronze are derived layers
-    ok = True
+    ok, run_id = True, uuid.uuid4().hex[:12]  # one run id for every layer of this command
     for layer in layers:
-        outcome = LAYERS[layer](context, args.tables, args.as_of)
+        outcome = LAYERS[layer](context, args.tables, args.as_of, run_id)
         sys.stdout.write(outcome.summary() + "\n")
         ok = ok and outcome.ok
         if not outcome.ok:

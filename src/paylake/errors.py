@@ -49,5 +49,9 @@ class DataQualityError(PaylakeError):
     """A batch fell under its minimum data-quality pass rate and was held back whole."""
 
 
+class StorageError(PaylakeError):
+    """A file under a local or s3:// root could not be listed or read (missing bucket, access denied, ...)."""
+
+
 class TableStoreError(PaylakeError):
     """A lake table could not be read or written."""

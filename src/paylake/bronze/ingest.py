@@ -19,6 +19,7 @@ from pyspark.sql import functions as F
 from paylake.bronze.landing import (
     RAW,
     LandingFile,
+    LandingZone,
     check_header,
     discover_files,
     parse_checks,
@@ -222,7 +223,7 @@ def ingest_table(
     spark: SparkSession,
     store: TableStore,
     config: BronzeTableConfig,
-    landing_root: str,
+    landing: LandingZone,
     run: RunInfo,
     result: TableResult | None = None,
 ) -> TableResult:
@@ -236,7 +237,7 @@ def ingest_table(
     """
     result = result or TableResult(config.table)
     log = ingested_files(store, config.table)
-    pending = pending_files(discover_files(landing_root, config, run.as_of), log.checksums)
+    pending = pending_files(discover_files(landing, config, run.as_of), log.checksums)
     if not pending:
         logger.info("bronze.%s: no new files up to %s", config.table, run.as_of)
         return result
@@ -254,7 +255,7 @@ def ingest_table(
     result.files, result.batch_id = len(files), batch_id
     logger.info("bronze.%s: batch %s with %d file(s)", config.table, batch_id, len(files))
 
-    rows = typed_rows(read_landing(spark, files, config), config)
+    rows = typed_rows(read_landing(spark, files, config, landing.staging), config)
     rows = with_fk_lookups(rows, config.quality.rules, _references(store, config), EXTRACT_DATE)
     checks = parse_checks(config) + checks_for(config.quality.rules)
     checked = apply_checks(rows, checks).persist()

@@ -7,11 +7,10 @@ typed columns are derived with ``try_cast`` and a failed cast becomes a ``malfor
 from __future__ import annotations
 
 import csv
-import hashlib
 import io
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
 
@@ -20,14 +19,27 @@ from pyspark.sql import functions as F
 
 from paylake.config.bronze import BronzeTableConfig
 from paylake.errors import IngestionError
+from paylake.io.objects import ObjectStore, open_objects
 from paylake.lineage import EXTRACT_DATE, SOURCE_FILE, SOURCE_ROW
 from paylake.quality.gate import CheckSpec
 
 logger = logging.getLogger(__name__)
 
 RAW, CORRUPT = "_raw", "_corrupt_record"
+HEADER_BYTES = 1 << 16  # a header row longer than this is not a header
 _DATE_TEXT = r"^\d{4}-\d{2}-\d{2}$"
 _TIMESTAMP_TEXT = r"^\d{4}-\d{2}-\d{2}([ T]\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?)?(Z|[+-]\d{2}:?\d{2})?$"
+
+
+@dataclass(frozen=True)
+class LandingZone:
+    """Where landing files are, and where a local Spark reads copies of remote ones from.
+
+    ``staging`` is None where Spark reads the files in place (a local landing zone, or S3 on Databricks).
+    """
+
+    objects: ObjectStore
+    staging: Path | None = None
 
 
 @dataclass(frozen=True)
@@ -38,40 +50,33 @@ class LandingFile:
     name: str
     extract_date: date
     size_bytes: int
+    objects: ObjectStore = field(compare=False, repr=False)
 
     def sha256(self) -> str:
         """Checksum of the file's bytes."""
-        digest = hashlib.sha256()
-        with open(self.path, "rb") as handle:
-            for chunk in iter(lambda: handle.read(1 << 20), b""):
-                digest.update(chunk)
-        return digest.hexdigest()
+        return self.objects.sha256(self.path)
 
 
-def discover_files(landing_root: str, config: BronzeTableConfig, as_of: date) -> list[LandingFile]:
+def discover_files(landing: LandingZone | str, config: BronzeTableConfig, as_of: date) -> list[LandingFile]:
     """Files of ``config``'s table dated on or before ``as_of``, oldest first.
 
     Files whose names do not follow the table's pattern are logged and left alone.
     """
-    folder = Path(landing_root) / config.source_path
-    if not folder.is_dir():
-        return []
+    objects = landing.objects if isinstance(landing, LandingZone) else open_objects(landing)
     pattern = config.source.file_regex(config.table)
     found = []
-    for path in sorted(folder.iterdir()):
-        match = pattern.fullmatch(path.name)
-        if not path.is_file():
-            continue
+    for item in objects.list(config.source_path):
+        match = pattern.fullmatch(item.name)
         if match is None:
-            logger.warning("ignoring %s: name does not match %s", path, config.source.file_name)
+            logger.warning("ignoring %s: name does not match %s", item.path, config.source.file_name)
             continue
         try:
             extract_date = datetime.strptime(match.group("date"), config.source.date_format).date()
         except ValueError:
-            logger.warning("ignoring %s: %r is not a valid date", path, match.group("date"))
+            logger.warning("ignoring %s: %r is not a valid date", item.path, match.group("date"))
             continue
         if extract_date <= as_of:
-            found.append(LandingFile(str(path), path.name, extract_date, path.stat().st_size))
+            found.append(LandingFile(item.path, item.name, extract_date, item.size, objects))
     return sorted(found, key=lambda f: (f.extract_date, f.name))
 
 
@@ -82,8 +87,7 @@ def check_header(file: LandingFile, config: BronzeTableConfig) -> None:
         IngestionError: the header is missing or differs; names the file and the columns.
     """
     options = config.source.options
-    with open(file.path, "rb") as handle:
-        first = handle.readline()
+    first = file.objects.read_bytes(file.path, limit=HEADER_BYTES).split(b"\n", 1)[0]
     text = first.decode("utf-8", errors="replace").lstrip("\ufeff").rstrip("\r\n")
     if not text:
         raise IngestionError(f"{file.path}: empty file, expected a header row")
@@ -103,12 +107,18 @@ def check_header(file: LandingFile, config: BronzeTableConfig) -> None:
     raise IngestionError(f"{file.path}: header does not match bronze/{config.table} metadata: " + "; ".join(detail))
 
 
-def read_landing(spark: SparkSession, files: Sequence[LandingFile], config: BronzeTableConfig) -> DataFrame:
-    """Read landing files as strings, with ``_corrupt_record``, ``_source_file``, ``_source_row``, ``_extract_date``."""
+def read_landing(
+    spark: SparkSession, files: Sequence[LandingFile], config: BronzeTableConfig, staging: Path | None = None
+) -> DataFrame:
+    """Read landing files as strings, with ``_corrupt_record``, ``_source_file``, ``_source_row``, ``_extract_date``.
+
+    With ``staging``, each file is first copied there (same base name) and Spark reads the copy.
+    """
+    paths = [f.objects.local_copy(f.path, staging) if staging else f.path for f in files]
     options = config.source.options
     schema = ", ".join(f"`{c}` string" for c in config.column_names) + f", {CORRUPT} string"
     raw = spark.read.csv(
-        [f.path for f in files],
+        paths,
         schema=schema,
         header=True,
         mode="PERMISSIVE",

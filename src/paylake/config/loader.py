@@ -21,6 +21,7 @@ from paylake.config.environment import EnvironmentConfig
 from paylake.config.identifiers import check_identifier
 from paylake.config.quality import RULE_TYPES
 from paylake.errors import ConfigIssue, InvalidConfigError
+from paylake.io.objects import ObjectStore, open_objects
 from paylake.orchestration.dependencies import find_cycle
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
@@ -62,10 +63,36 @@ class LocalMetadataSource:
         return str(self.root / relative_path)
 
 
+class ObjectMetadataSource:
+    """Metadata under an ``s3://bucket/prefix`` (or any object store root)."""
+
+    def __init__(self, objects: ObjectStore) -> None:
+        self.objects = objects
+        self.root = objects.root.rstrip("/")
+
+    def list_files(self, folder: str) -> list[str]:
+        found = self.objects.list(folder, suffixes=(".yaml", ".yml"), recursive=True)
+        return sorted(item.path[len(self.root) + 1 :] for item in found)
+
+    def read_text(self, relative_path: str) -> str:
+        return self.objects.read_bytes(self.display(relative_path)).decode("utf-8")
+
+    def display(self, relative_path: str) -> str:
+        return f"{self.root}/{relative_path}"
+
+
 def open_source(root: str | Path) -> MetadataSource:
-    """Return the metadata source for a root path."""
+    """Return the metadata source for a root: a local folder or an ``s3://bucket/prefix``.
+
+    Raises:
+        InvalidConfigError: the root holds no metadata.
+        StorageError: an S3 root cannot be listed (missing bucket, access denied).
+    """
     if str(root).startswith("s3://"):
-        raise InvalidConfigError([ConfigIssue(str(root), "", "s3:// metadata is not supported yet in this build")])
+        source = ObjectMetadataSource(open_objects(root))
+        if not source.list_files("environments"):
+            raise InvalidConfigError([ConfigIssue(str(root), "", "no metadata found (expected environments/*.yaml)")])
+        return source
     if not Path(root).is_dir():
         raise InvalidConfigError([ConfigIssue(str(root), "", "metadata folder does not exist")])
     return LocalMetadataSource(root)

@@ -69,7 +69,7 @@ TableRunner = Callable[[PaylakeContext, str, RunInfo, TableResult], TableResult]
 
 def _run_bronze_table(context: PaylakeContext, table: str, run: RunInfo, result: TableResult) -> TableResult:
     config = context.bronze.tables[table]
-    return ingest_table(context.spark, context.store, config, context.landing_root, run, result)
+    return ingest_table(context.spark, context.store, config, context.landing, run, result)
 
 
 def run_layer(
@@ -90,30 +90,42 @@ def run_layer(
     order = dependency_order({t: dependencies[t] & set(selected) for t in selected})
     run = RunInfo(run_id or uuid.uuid4().hex[:12], as_of, datetime.now(timezone.utc).replace(tzinfo=None))
     results: list[TableResult] = []
-    not_ok: set[str] = set()
-    for table in order:
-        result = TableResult(table)
-        blocked = sorted(dependencies[table] & not_ok)
-        started = time.perf_counter()
-        if blocked:
-            result.status, result.error = "SKIPPED", f"skipped: upstream {', '.join(blocked)} did not succeed"
-        else:
-            logger.info("%s.%s: start (as of %s)", layer, table, as_of)
-            try:
-                run_table(context, table, run, result)
-            except PaylakeError as exc:
-                result.status, result.error = "FAILED", str(exc)
-            except Exception as exc:  # one table's crash must not stop its siblings
-                logger.exception("%s.%s failed unexpectedly", layer, table)
-                first_line = (str(exc).strip().splitlines() or [""])[0][:300]
-                result.status, result.error = "FAILED", f"{type(exc).__name__}: {first_line} (see log for details)"
-        result.seconds = time.perf_counter() - started
-        if result.status != "SUCCESS":
-            not_ok.add(table)
-            logger.error("%s.%s: %s", layer, table, result.error)
-        results.append(result)
-        _record(context, layer, run, result)
+    with context.cloudwatch.layer_run(run.run_id, layer):
+        not_ok: set[str] = set()
+        for table in order:
+            result = _run_one(context, layer, table, dependencies[table] & not_ok, run_table, run)
+            if result.status != "SUCCESS":
+                not_ok.add(table)
+            results.append(result)
+            _record(context, layer, run, result)
+    context.cloudwatch.publish(layer, results)
     return LayerRun(layer, run, results)
+
+
+def _run_one(
+    context: PaylakeContext, layer: str, table: str, blocked: set[str], run_table: TableRunner, run: RunInfo
+) -> TableResult:
+    result = TableResult(table)
+    started = time.perf_counter()
+    if blocked:
+        result.status, result.error = "SKIPPED", f"skipped: upstream {', '.join(sorted(blocked))} did not succeed"
+    else:
+        logger.info("%s.%s: start (as of %s)", layer, table, run.as_of, extra={"table": table, "step": "start"})
+        try:
+            run_table(context, table, run, result)
+        except PaylakeError as exc:
+            result.status, result.error = "FAILED", str(exc)
+        except Exception as exc:  # one table's crash must not stop its siblings
+            logger.exception("%s.%s failed unexpectedly", layer, table, extra={"table": table, "step": "error"})
+            first_line = (str(exc).strip().splitlines() or [""])[0][:300]
+            result.status, result.error = "FAILED", f"{type(exc).__name__}: {first_line} (see log for details)"
+    result.seconds = time.perf_counter() - started
+    step = {"table": table, "step": result.status.lower(), "rows_loaded": result.rows_loaded}
+    if result.status == "SUCCESS":
+        logger.info("%s.%s: done in %.1f s", layer, table, result.seconds, extra=step)
+    else:
+        logger.error("%s.%s: %s", layer, table, result.error, extra=step)
+    return result
 
 
 def _record(context: PaylakeContext, layer: str, run: RunInfo, r: TableResult) -> None:
@@ -176,7 +188,8 @@ def run_silver(
 
 
 # Layers in run order; `paylake run all` runs them one after the other.
-LAYERS: dict[str, Callable[[PaylakeContext, str | Sequence[str] | None, date], LayerRun]] = {
+LayerRunner = Callable[[PaylakeContext, str | Sequence[str] | None, date, str | None], LayerRun]
+LAYERS: dict[str, LayerRunner] = {
     "bronze": run_bronze,
     "silver": run_silver,
 }

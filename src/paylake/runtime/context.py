@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -9,6 +10,7 @@ from pathlib import Path
 
 from pyspark.sql import SparkSession
 
+from paylake.bronze.landing import LandingZone
 from paylake.builders import DerivedLayer
 from paylake.config.environment import EnvironmentConfig
 from paylake.config.loader import (
@@ -20,9 +22,12 @@ from paylake.config.loader import (
     load_environment,
     open_source,
 )
+from paylake.io.objects import open_objects
 from paylake.lake.delta_rs import DeltaRsStore
 from paylake.lake.delta_spark import DeltaSparkStore
 from paylake.lake.store import TableStore
+from paylake.observability.cloudwatch import CloudWatch, Secrets
+from paylake.runtime.secrets import EnvSecrets
 from paylake.runtime.spark import local_spark
 
 
@@ -59,6 +64,7 @@ class PaylakeContext:
     landing_root: str
     lake_root: str
     spark_session: SparkSession | None = field(default=None, repr=False)
+    secrets: Secrets = field(default_factory=EnvSecrets, repr=False)
     _derived: dict[str, DerivedMetadata] = field(default_factory=dict, init=False, repr=False)
 
     @classmethod
@@ -69,6 +75,7 @@ class PaylakeContext:
         landing_root: str | Path | None = None,
         lake_root: str | Path | None = None,
         spark: SparkSession | None = None,
+        secrets: Secrets | None = None,
     ) -> PaylakeContext:
         """Load the environment ``env`` from ``metadata_root`` and apply path overrides."""
         source = open_source(metadata_root)
@@ -79,12 +86,29 @@ class PaylakeContext:
             landing_root=str(landing_root or environment.landing_root),
             lake_root=str(lake_root or environment.lake_root),
             spark_session=spark,
+            secrets=secrets or EnvSecrets(),
         )
 
     @cached_property
     def spark(self) -> SparkSession:
         """The SparkSession: the injected one, or a local one started on first use."""
         return self.spark_session or local_spark(self.environment.spark, self.environment.timezone)
+
+    @cached_property
+    def landing(self) -> LandingZone:
+        """The landing zone. Local Spark cannot read s3:// (no hadoop-aws jars), so the local engine copies remote
+        files to a temporary staging folder first; Databricks reads them in place."""
+        objects = open_objects(self.landing_root)
+        remote = self.landing_root.startswith("s3://")
+        staging = (
+            Path(tempfile.mkdtemp(prefix="paylake-staging-")) if remote and self.environment.engine == "local" else None
+        )
+        return LandingZone(objects, staging)
+
+    @cached_property
+    def cloudwatch(self) -> CloudWatch:
+        """CloudWatch logs and metrics of layer runs (inactive unless the environment enables it)."""
+        return CloudWatch(self.environment.cloudwatch, self.environment.name, self.secrets)
 
     @cached_property
     def store(self) -> TableStore:
