@@ -8,8 +8,12 @@ STAMP := $(VENV)/.installed-$(shell cat pyproject.toml 2>/dev/null | cksum | cut
 AS_OF ?= 2026-11-20
 LAKE ?= lakehouse
 PYTEST_ARGS ?=
+# Airflow lives in its own environment (as on MWAA): its pins would fight paylake's. Tests import the DAG with it.
+AIRFLOW_VENV ?= .venv-airflow
+AIRFLOW_PINS := apache-airflow==2.10.5 apache-airflow-providers-databricks==7.7.5
+AIRFLOW_STAMP := $(AIRFLOW_VENV)/.installed-$(shell echo '$(AIRFLOW_PINS)' | cksum | cut -d' ' -f1)
 
-.PHONY: setup demo test lint check-prereqs sample clean
+.PHONY: setup airflow-env demo test lint check-prereqs sample clean
 
 check-prereqs:
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "paylake: '$(PYTHON)' not found; install Python 3.10+ (set PYTHON=... to choose one)." >&2; exit 1; }
@@ -30,11 +34,18 @@ $(STAMP): pyproject.toml
 
 setup: check-prereqs $(STAMP)
 
+$(AIRFLOW_STAMP):
+	@test -x $(AIRFLOW_VENV)/bin/python || $(PYTHON) -m venv $(AIRFLOW_VENV)
+	$(AIRFLOW_VENV)/bin/python -m pip install --quiet $(AIRFLOW_PINS)
+	@rm -f $(AIRFLOW_VENV)/.installed-* && touch $(AIRFLOW_STAMP)
+
+airflow-env: check-prereqs $(AIRFLOW_STAMP)
+
 demo: setup
 	$(VENV)/bin/paylake run all --env local --as-of $(AS_OF) --lake $(LAKE)
 
-test: setup
-	$(PY) -m pytest $(PYTEST_ARGS)
+test: setup airflow-env
+	PAYLAKE_AIRFLOW_PYTHON=$(AIRFLOW_VENV)/bin/python $(PY) -m pytest $(PYTEST_ARGS)
 
 lint: setup
 	$(VENV)/bin/ruff check src tests
