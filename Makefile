@@ -48,8 +48,8 @@ test: setup airflow-env
 	PAYLAKE_AIRFLOW_PYTHON=$(AIRFLOW_VENV)/bin/python $(PY) -m pytest $(PYTEST_ARGS)
 
 lint: setup
-	$(VENV)/bin/ruff check src tests
-	$(VENV)/bin/ruff format --check src tests
+	$(VENV)/bin/ruff check src tests airflow notebooks
+	$(VENV)/bin/ruff format --check src tests airflow
 	$(VENV)/bin/mypy src
 
 # Regenerates the bundled sample feeds under landing/ (deterministic: same seed, same bytes).
