@@ -48,6 +48,9 @@ def build_parser() -> argparse.ArgumentParser:
     validate.add_argument("metadata", nargs="?", default="metadata", help="metadata root (default: metadata)")
     validate.add_argument("--format", choices=["text", "json"], default="text")
 
+    uc_sql = commands.add_parser("uc-sql", help="print Unity Catalog DDL: schemas, tables, PII masks, grants")
+    _paths(uc_sql)
+
     generate = commands.add_parser("generate", help="write seeded synthetic landing feeds")
     generate.add_argument("--accounts", type=int, default=2000)
     generate.add_argument("--skus", type=int, default=300)
@@ -100,6 +103,22 @@ def _run(args: argparse.Namespace) -> int:
     return EXIT_OK if ok else EXIT_FAILED
 
 
+def _uc_sql(args: argparse.Namespace) -> int:
+    from paylake.lake.unity_catalog import bronze_schema, derived_schemas, render, uc_statements
+    from paylake.runtime.context import PaylakeContext
+
+    context = PaylakeContext.create(args.env, args.metadata, args.landing, args.lake)
+    settings = context.environment.databricks
+    if settings is None:
+        raise UsageError(f"environment {context.environment.name!r} has no databricks: section (catalog, schemas)")
+    bronze, silver = context.bronze, context.derived("silver")
+    known = {f"bronze.{name}": bronze_schema(config) for name, config in bronze.tables.items()}
+    schemas = derived_schemas(context.spark, silver, known)
+    partitions = {name: spec.config.partition_by for name, spec in silver.tables.items()}
+    sys.stdout.write(render(uc_statements(settings, bronze, schemas, partitions), context.environment.name))
+    return EXIT_OK
+
+
 def _generate(args: argparse.Namespace) -> int:
     from paylake.datagen.generator import GeneratorConfig, write_landing
 
@@ -109,7 +128,7 @@ def _generate(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-COMMANDS = {"run": _run, "validate": _validate, "generate": _generate}
+COMMANDS = {"run": _run, "validate": _validate, "uc-sql": _uc_sql, "generate": _generate}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

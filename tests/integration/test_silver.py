@@ -14,6 +14,7 @@ import pytest
 from deltalake import DeltaTable
 from pyspark.sql import SparkSession
 
+from paylake.lake.unity_catalog import bronze_schema, derived_schemas, quarantine_schema
 from paylake.orchestration.runner import LayerRun, run_bronze, run_silver
 from paylake.runtime.context import PaylakeContext
 
@@ -226,3 +227,15 @@ def test_a_silver_table_under_its_pass_rate_is_left_as_it_was(
     assert all(r["_dq_rules"] == ["tenure_over_400"] and r["tenure_days"] > 400 for r in quarantined)
     assert all("tenure_days=" in r["_dq_reason"] for r in quarantined)
     assert failed.rows_read == failed.rows_loaded + failed.rows_rejected == 240
+
+
+def test_unity_catalog_ddl_names_the_columns_the_pipeline_writes(spark: SparkSession, repo: Path, lake: Path) -> None:
+    ctx = context(spark, repo, lake)
+    known = {f"bronze.{n}": bronze_schema(c) for n, c in ctx.bronze.tables.items()}
+    for name, schema in [*known.items(), *derived_schemas(spark, ctx.derived("silver"), known).items()]:
+        layer, table = name.split(".")
+        written = DeltaTable(str(lake / layer / table)).schema().to_arrow().names
+        assert [column for column, _ in schema] == list(written), name
+    for table, config in ctx.bronze.tables.items():
+        written = DeltaTable(str(lake / "bronze" / f"{table}_quarantine")).schema().to_arrow().names
+        assert [column for column, _ in quarantine_schema(config)] == list(written), table

@@ -49,6 +49,7 @@ class ColumnConfig(StrictModel):
     type: str
     nullable: bool = True
     description: str | None = None
+    pii: bool = False  # personal data: masked for analysts in Unity Catalog (see `paylake uc-sql`)
 
     @field_validator("type")
     @classmethod

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from paylake.config.base import StrictModel
 from paylake.config.identifiers import Identifier
@@ -27,10 +27,24 @@ def _default_schemas() -> dict[Layer, str]:
 
 
 class DatabricksConfig(StrictModel):
-    """Unity Catalog names: tables are ``<catalog>.<schemas[layer]>.<table>``."""
+    """Unity Catalog names: tables are ``<catalog>.<schemas[layer]>.<table>``; who reads them.
+
+    Attributes:
+        catalog: the environment's catalog.
+        schemas: schema of each layer (a layer left out keeps its own name).
+        analysts_group: account group that may read bronze, silver and gold (PII masked).
+        pii_readers_group: account group that sees PII columns unmasked.
+    """
 
     catalog: Identifier
     schemas: dict[Layer, Identifier] = Field(default_factory=_default_schemas)
+    analysts_group: str = Field(default="paylake-analysts", pattern=r"^[A-Za-z0-9_.@-]+$")
+    pii_readers_group: str = Field(default="paylake-pii-readers", pattern=r"^[A-Za-z0-9_.@-]+$")
+
+    @field_validator("schemas")
+    @classmethod
+    def _every_layer(cls, schemas: dict[Layer, str]) -> dict[Layer, str]:
+        return {**_default_schemas(), **schemas}
 
 
 class CloudWatchConfig(StrictModel):
