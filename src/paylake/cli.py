@@ -48,6 +48,16 @@ def build_parser() -> argparse.ArgumentParser:
     validate.add_argument("metadata", nargs="?", default="metadata", help="metadata root (default: metadata)")
     validate.add_argument("--format", choices=["text", "json"], default="text")
 
+    history = commands.add_parser("history", help="list a table's versions (Delta commits), newest first")
+    history.add_argument("table", help="<layer>.<table>, e.g. bronze.invoices")
+    history.add_argument("--limit", type=int, default=20)
+    _paths(history)
+
+    rollback = commands.add_parser("rollback", help="restore a table to an earlier version (a new commit)")
+    rollback.add_argument("table", help="<layer>.<table>, e.g. bronze.invoices")
+    rollback.add_argument("--to-version", type=int, required=True, dest="version")
+    _paths(rollback)
+
     uc_sql = commands.add_parser("uc-sql", help="print Unity Catalog DDL: schemas, tables, PII masks, grants")
     _paths(uc_sql)
 
@@ -103,6 +113,33 @@ def _run(args: argparse.Namespace) -> int:
     return EXIT_OK if ok else EXIT_FAILED
 
 
+def _history(args: argparse.Namespace) -> int:
+    from paylake.lake.versions import table_ref, versions
+    from paylake.runtime.context import PaylakeContext
+
+    context = PaylakeContext.create(args.env, args.metadata, args.landing, args.lake)
+    ref = table_ref(args.table)
+    sys.stdout.write(
+        f"{'version':>8}  {'committed (UTC)':<20} {'operation':<14}{'rows added':>12}{'rows removed':>14}\n"
+    )
+    for v in versions(context.store, ref, args.limit):
+        when = v.timestamp.strftime("%Y-%m-%d %H:%M:%S") if v.timestamp else ""
+        added, removed = ("" if n is None else str(n) for n in (v.rows_added, v.rows_removed))
+        sys.stdout.write(f"{v.version:>8}  {when:<20} {v.operation:<14}{added:>12}{removed:>14}\n")
+    return EXIT_OK
+
+
+def _rollback(args: argparse.Namespace) -> int:
+    from paylake.lake.versions import rollback, table_ref
+    from paylake.runtime.context import PaylakeContext
+
+    context = PaylakeContext.create(args.env, args.metadata, args.landing, args.lake)
+    ref = table_ref(args.table)
+    latest = rollback(context.store, ref, args.version)
+    sys.stdout.write(f"restored {ref} to version {args.version} (the restore is version {latest})\n")
+    return EXIT_OK
+
+
 def _uc_sql(args: argparse.Namespace) -> int:
     from paylake.lake.unity_catalog import bronze_schema, derived_schemas, render, uc_statements
     from paylake.runtime.context import PaylakeContext
@@ -128,7 +165,14 @@ def _generate(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-COMMANDS = {"run": _run, "validate": _validate, "uc-sql": _uc_sql, "generate": _generate}
+COMMANDS = {
+    "run": _run,
+    "validate": _validate,
+    "history": _history,
+    "rollback": _rollback,
+    "uc-sql": _uc_sql,
+    "generate": _generate,
+}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

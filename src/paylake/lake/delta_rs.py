@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import pyarrow as pa
 from deltalake import DeltaTable, write_deltalake
@@ -38,9 +38,17 @@ def for_delta_rs(table: pa.Table) -> pa.Table:
 class DeltaRsStore(TableStore):
     """Delta tables written and merged by delta-rs; Spark DataFrames cross as Arrow tables."""
 
-    def __init__(self, spark: SparkSession, lake_root: str) -> None:
-        self.spark = spark
+    def __init__(self, spark: SparkSession | Callable[[], SparkSession], lake_root: str) -> None:
+        # A factory defers starting Spark until data must cross into it: history and restore need none.
+        self._spark = spark
         self.lake_root = lake_root.rstrip("/")
+
+    @property
+    def spark(self) -> SparkSession:
+        """The SparkSession DataFrames are created in."""
+        if callable(self._spark):
+            self._spark = self._spark()
+        return self._spark
 
     def path(self, ref: TableRef) -> str:
         """Location of a table."""
@@ -105,3 +113,6 @@ class DeltaRsStore(TableStore):
 
     def history(self, ref: TableRef, limit: int | None = None) -> list[dict[str, object]]:
         return list(self._table(ref).history(limit))
+
+    def restore(self, ref: TableRef, version: int) -> None:
+        self._table(ref).restore(version)

@@ -82,3 +82,6 @@ class DeltaSparkStore(TableStore):
     def history(self, ref: TableRef, limit: int | None = None) -> list[dict[str, object]]:
         query = f"DESCRIBE HISTORY {self.full_name(ref)}" + (f" LIMIT {int(limit)}" if limit else "")
         return [row.asDict() for row in self.spark.sql(query).collect()]
+
+    def restore(self, ref: TableRef, version: int) -> None:
+        self.spark.sql(f"RESTORE TABLE {self.full_name(ref)} TO VERSION AS OF {int(version)}")

@@ -121,4 +121,8 @@ class TableStore(ABC):
 
     @abstractmethod
     def history(self, ref: TableRef, limit: int | None = None) -> list[dict[str, object]]:
-        """The table's commit history, newest first."""
+        """The table's commit history, newest first; each entry has at least ``version`` and ``operation``."""
+
+    @abstractmethod
+    def restore(self, ref: TableRef, version: int) -> None:
+        """Restore the table's content to an earlier version, as a new commit (history is kept)."""

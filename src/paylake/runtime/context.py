@@ -32,7 +32,7 @@ from paylake.runtime.spark import local_spark
 
 
 def _local_store(context: PaylakeContext) -> TableStore:
-    return DeltaRsStore(context.spark, context.lake_root)
+    return DeltaRsStore(lambda: context.spark, context.lake_root)
 
 
 def _databricks_store(context: PaylakeContext) -> TableStore:

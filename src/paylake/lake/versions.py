@@ -1,0 +1,96 @@
+"""Table versions for operators: list a table's commits and roll it back to an earlier one (Delta restore)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timezone
+
+from paylake.config.environment import LAYERS
+from paylake.config.identifiers import check_identifier
+from paylake.errors import UsageError
+from paylake.lake.store import TableRef, TableStore
+
+
+@dataclass(frozen=True)
+class Version:
+    """One commit of a table."""
+
+    version: int
+    timestamp: datetime | None
+    operation: str
+    rows_added: int | None
+    rows_removed: int | None
+
+
+def table_ref(name: str) -> TableRef:
+    """Parse ``<layer>.<table>``.
+
+    Raises:
+        UsageError: not a layer-qualified, valid table name.
+    """
+    layer, _, table = name.partition(".")
+    try:
+        if layer not in LAYERS:
+            raise ValueError(f"layer must be one of {', '.join(LAYERS)}")
+        check_identifier(table)
+    except ValueError as exc:
+        raise UsageError(f"{name!r} is not <layer>.<table>: {exc}") from None
+    return TableRef(layer, table)
+
+
+def _metric(metrics: object, *names: str) -> int | None:
+    if not isinstance(metrics, dict):
+        return None
+    for name in names:
+        if metrics.get(name) is not None:
+            return int(metrics[name])
+    return None
+
+
+def versions(store: TableStore, ref: TableRef, limit: int | None = None) -> list[Version]:
+    """The table's commits, newest first.
+
+    Raises:
+        UsageError: the table does not exist.
+    """
+    if not store.exists(ref):
+        raise UsageError(f"table {ref} does not exist")
+    found = []
+    for entry in store.history(ref, limit):
+        stamp = entry.get("timestamp")
+        when = (
+            datetime.fromtimestamp(stamp / 1000, timezone.utc)
+            if isinstance(stamp, int | float)
+            else stamp
+            if isinstance(stamp, datetime)
+            else None
+        )
+        metrics = entry.get("operationMetrics")
+        found.append(
+            Version(
+                version=int(str(entry["version"])),
+                timestamp=when,
+                operation=str(entry.get("operation", "")),
+                rows_added=_metric(metrics, "num_added_rows", "num_target_rows_inserted", "numOutputRows"),
+                rows_removed=_metric(metrics, "num_removed_rows", "num_deleted_rows"),
+            )
+        )
+    return found
+
+
+def rollback(store: TableStore, ref: TableRef, version: int) -> int:
+    """Restore ``ref`` to ``version``; return the new (latest) version number.
+
+    The restore is a new commit, so a rollback can itself be rolled back.
+
+    Raises:
+        UsageError: the table or the version does not exist, or ``version`` is already the latest.
+    """
+    known = versions(store, ref)
+    latest = known[0].version
+    if not any(v.version == version for v in known):
+        raise UsageError(f"{ref} has no version {version}; versions are {known[-1].version}..{latest}")
+    if version == latest:
+        raise UsageError(f"{ref} is already at version {version}")
+    store.restore(ref, version)
+    return versions(store, ref, limit=1)[0].version

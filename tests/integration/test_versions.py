@@ -1,0 +1,70 @@
+"""`paylake history` and `paylake rollback` on real Delta tables: undo a load, keep the history."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+from pathlib import Path
+
+import pyarrow as pa
+import pytest
+from deltalake import DeltaTable
+from pyspark.sql import SparkSession
+
+from paylake.cli import main
+from paylake.datagen.generator import GeneratorConfig, write_landing
+from paylake.orchestration.runner import run_bronze
+from paylake.runtime.context import PaylakeContext
+
+END = date(2026, 3, 10)
+CONFIG = GeneratorConfig(accounts=40, skus=6, days=2, end=END, seed=3, history_days=15, dirty_rate=0.005)
+
+
+def content(path: Path) -> list[tuple[object, ...]]:
+    return sorted((tuple(r.values()) for r in DeltaTable(str(path)).to_pyarrow_table().to_pylist()), key=repr)
+
+
+def test_rollback_restores_an_earlier_version_as_a_new_commit(
+    spark: SparkSession, repo: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    landing, lake = tmp_path / "landing", tmp_path / "lake"
+    write_landing(CONFIG, landing)
+    ctx = PaylakeContext.create("local", repo / "metadata", landing, lake, spark=spark)
+    assert run_bronze(ctx, "all", END - timedelta(days=1)).ok
+    invoices = lake / "bronze" / "invoices"
+    before, good = content(invoices), DeltaTable(str(invoices)).version()
+    assert run_bronze(ctx, "all", END).ok
+    assert content(invoices) != before
+    paths = ["--metadata", str(repo / "metadata"), "--landing", str(landing), "--lake", str(lake)]
+
+    assert main(["rollback", "bronze.invoices", "--to-version", str(good), *paths]) == 0
+    restored = DeltaTable(str(invoices)).version()
+    assert f"restored bronze.invoices to version {good} (the restore is version {restored})" in capsys.readouterr().out
+    assert content(invoices) == before and restored == good + 2
+
+    assert main(["history", "bronze.invoices", *paths]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].split()[:2] == ["version", "committed"]
+    assert [line.split()[0] for line in lines[1:]] == [str(v) for v in range(restored, -1, -1)]
+    assert "RESTORE" in lines[1]
+
+    # The bad day's file stays logged, so it is not loaded again: corrections come under a new file name.
+    again = run_bronze(ctx, "invoices", END)
+    assert again.ok and again.results[0].files == 0 and content(invoices) == before
+
+
+def test_history_and_rollback_name_what_is_wrong(
+    repo: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    lake = tmp_path / "lake"
+    DeltaTable.create(str(lake / "silver" / "t"), schema=pa.schema([("x", pa.int64())]))
+    paths = ["--metadata", str(repo / "metadata"), "--lake", str(lake)]
+    assert main(["history", "silver.missing", *paths]) == 2
+    assert "table silver.missing does not exist" in capsys.readouterr().err
+    assert main(["history", "platinum.t", *paths]) == 2
+    assert (
+        "'platinum.t' is not <layer>.<table>: layer must be one of bronze, silver, gold, ops" in capsys.readouterr().err
+    )
+    assert main(["rollback", "silver.t", "--to-version", "7", *paths]) == 2
+    assert "silver.t has no version 7; versions are 0..0" in capsys.readouterr().err
+    assert main(["rollback", "silver.t", "--to-version", "0", *paths]) == 2
+    assert "silver.t is already at version 0" in capsys.readouterr().err
