@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from pyspark.sql import SparkSession
 
@@ -95,6 +95,13 @@ feeds = st.lists(
 
 @settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(files=feeds, snapshot=st.booleans(), cuts=st.lists(st.booleans(), min_size=3, max_size=3))
+# Found by this test in CI: "b" is seen only in rejected rows, then missing, then arrives; its first version
+# starts at its sequence value, it is not a returning key.
+@example(
+    files=[([("a", 0, "x", 39)], {"b", "a"}), ([("a", 0, "x", 76)], set()), ([("b", 0, "x", 240)], set())],
+    snapshot=True,
+    cuts=[False, False, False],
+)
 def test_any_batching_of_a_feed_matches_the_reference(
     spark: SparkSession, tmp_path_factory, files: list[File], snapshot: bool, cuts: list[bool]
 ) -> None:

@@ -196,8 +196,14 @@ def scd2_changes(
     by_key = Window.partitionBy(*keys).orderBy(*order)
     upto_here = by_key.rowsBetween(Window.unboundedPreceding, 0)
     is_delete = (kind == "D").cast("int")
-    events = _events(batch, current, presence, spec, applied_through).withColumn(
-        "_segment", F.sum(is_delete).over(upto_here) - is_delete
+    # A snapshot delete of a key that never had a version (it was only seen in rejected rows) deletes nothing
+    # and must not make the key's first real row look like a returning key.
+    anything_before = F.sum(1 - is_delete).over(by_key.rowsBetween(Window.unboundedPreceding, -1))
+    events = (
+        _events(batch, current, presence, spec, applied_through)
+        .withColumn("_anything_before", F.coalesce(anything_before, F.lit(0)) > 0)
+        .where((kind != "D") | F.col("_anything_before"))
+        .withColumn("_segment", F.sum(is_delete).over(upto_here) - is_delete)
     )
 
     # Only a strictly newer sequence value may change a key (a delete starts a new segment).
