@@ -39,7 +39,9 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
 
     run = commands.add_parser("run", help="run a layer (or all layers) for a business date")
-    run.add_argument("layer", choices=["bronze", "silver", "all"], help="layer to run (all: bronze, then silver)")
+    run.add_argument(
+        "layer", choices=["bronze", "silver", "gold", "all"], help="layer to run (all: bronze, silver, gold)"
+    )
     run.add_argument("--as-of", type=_date, required=True, help="business date YYYY-MM-DD")
     run.add_argument("--tables", default="all", help="'all' or a comma list of tables")
     _paths(run)
@@ -57,6 +59,21 @@ def build_parser() -> argparse.ArgumentParser:
     rollback.add_argument("table", help="<layer>.<table>, e.g. bronze.invoices")
     rollback.add_argument("--to-version", type=int, required=True, dest="version")
     _paths(rollback)
+
+    score = commands.add_parser("score", help="score one account on demand and explain every point")
+    score.add_argument("account_id", help="e.g. ACC-000015")
+    score.add_argument("--as-of", type=_date, help="score date (default: the lake's latest extract date)")
+    _paths(score)
+
+    backtest = commands.add_parser("backtest", help="backtest the risk score on past dates against what happened")
+    backtest.add_argument("--from", type=_date, required=True, dest="start", help="first score date")
+    backtest.add_argument("--to", type=_date, required=True, dest="end", help="last score date")
+    backtest.add_argument("--horizon-days", type=int, default=60, help="outcome window after each date (60)")
+    backtest.add_argument("--step-days", type=int, default=7, help="days between score dates (7)")
+    backtest.add_argument(
+        "--challenger", action="store_true", help="also fit a logistic regression and compare out of time"
+    )
+    _paths(backtest)
 
     uc_sql = commands.add_parser("uc-sql", help="print Unity Catalog DDL: schemas, tables, PII masks, grants")
     _paths(uc_sql)
@@ -109,8 +126,35 @@ def _run(args: argparse.Namespace) -> int:
         ok = ok and outcome.ok
         if not outcome.ok:
             break  # later layers would read incomplete inputs
+    if ok and "gold" in layers:
+        from paylake.orchestration.scoring import top_accounts
+
+        sys.stdout.write(top_accounts(context, args.as_of) + "\n")
     sys.stdout.write(f"Lake: {context.lake_root} (environment {context.environment.name})\n")
     return EXIT_OK if ok else EXIT_FAILED
+
+
+def _score(args: argparse.Namespace) -> int:
+    from paylake.orchestration.scoring import explain, latest_data_date, score_account, scorecard_of, scores_table
+    from paylake.runtime.context import PaylakeContext
+
+    context = PaylakeContext.create(args.env, args.metadata, args.landing, args.lake)
+    card = scorecard_of(scores_table(context.derived("gold")))
+    as_of = args.as_of or latest_data_date(context.store)
+    sys.stdout.write(explain(score_account(context, args.account_id, as_of), card) + "\n")
+    return EXIT_OK
+
+
+def _backtest(args: argparse.Namespace) -> int:
+    from paylake.orchestration.backtest import render_report, run_backtest
+    from paylake.runtime.context import PaylakeContext
+
+    context = PaylakeContext.create(args.env, args.metadata, args.landing, args.lake)
+    report = run_backtest(
+        context, args.start, args.end, args.horizon_days, args.step_days, uuid.uuid4().hex[:12], args.challenger
+    )
+    sys.stdout.write(render_report(report) + "\n")
+    return EXIT_OK
 
 
 def _history(args: argparse.Namespace) -> int:
@@ -141,18 +185,16 @@ def _rollback(args: argparse.Namespace) -> int:
 
 
 def _uc_sql(args: argparse.Namespace) -> int:
-    from paylake.lake.unity_catalog import bronze_schema, derived_schemas, render, uc_statements
+    from paylake.lake.unity_catalog import lake_schemas, render, uc_statements
     from paylake.runtime.context import PaylakeContext
 
     context = PaylakeContext.create(args.env, args.metadata, args.landing, args.lake)
     settings = context.environment.databricks
     if settings is None:
         raise UsageError(f"environment {context.environment.name!r} has no databricks: section (catalog, schemas)")
-    bronze, silver = context.bronze, context.derived("silver")
-    known = {f"bronze.{name}": bronze_schema(config) for name, config in bronze.tables.items()}
-    schemas = derived_schemas(context.spark, silver, known)
-    partitions = {name: spec.config.partition_by for name, spec in silver.tables.items()}
-    sys.stdout.write(render(uc_statements(settings, bronze, schemas, partitions), context.environment.name))
+    layers = [context.derived("silver"), context.derived("gold")]
+    schemas, partitions = lake_schemas(context.spark, context.bronze, layers)
+    sys.stdout.write(render(uc_statements(settings, context.bronze, schemas, partitions), context.environment.name))
     return EXIT_OK
 
 
@@ -170,6 +212,8 @@ COMMANDS = {
     "validate": _validate,
     "history": _history,
     "rollback": _rollback,
+    "score": _score,
+    "backtest": _backtest,
     "uc-sql": _uc_sql,
     "generate": _generate,
 }

@@ -208,7 +208,7 @@ def test_inputs_must_name_known_tables_of_this_or_an_earlier_layer(metadata: Pat
     edit(path, "line_items: bronze.invoice_line_items", "line_items: ../bronze/invoice_line_items")
     assert issues(metadata) == [
         f"{path}: inputs.line_items: '../bronze/invoice_line_items' is not a table name; use <layer>.<table> with "
-        "layer bronze, silver or gold",
+        "layer bronze, silver, gold or ops",
     ]
 
 

@@ -10,7 +10,7 @@ from pyspark.sql import SparkSession
 
 from paylake.cli import main
 from paylake.config.loader import LocalMetadataSource, load_bronze, load_derived, load_environment
-from paylake.lake.unity_catalog import bronze_schema, derived_schemas, uc_statements
+from paylake.lake.unity_catalog import lake_schemas, uc_statements
 
 
 @pytest.fixture(scope="module")
@@ -18,10 +18,9 @@ def statements(spark: SparkSession, repo: Path) -> list[str]:
     source = LocalMetadataSource(repo / "metadata")
     settings = load_environment(source, "prod").databricks
     assert settings is not None
-    bronze, silver = load_bronze(source), load_derived(source, "silver")
-    known = {f"bronze.{n}": bronze_schema(c) for n, c in bronze.tables.items()}
-    schemas = derived_schemas(spark, silver, known)
-    return uc_statements(settings, bronze, schemas, {n: s.config.partition_by for n, s in silver.tables.items()})
+    bronze = load_bronze(source)
+    schemas, partitions = lake_schemas(spark, bronze, [load_derived(source, "silver"), load_derived(source, "gold")])
+    return uc_statements(settings, bronze, schemas, partitions)
 
 
 def test_schemas_come_first_and_every_table_is_created_as_delta(statements: list[str]) -> None:
@@ -33,12 +32,16 @@ def test_schemas_come_first_and_every_table_is_created_as_delta(statements: list
         [("bronze", t) for t in ("accounts", "skus", "invoices", "invoice_line_items")]
         + [("bronze", f"{t}_quarantine") for t in ("accounts", "skus", "invoices", "invoice_line_items")]
         + [("silver", t) for t in ("account_payment_history", "account_profiles", "invoice_details", "product_catalog")]
+        + [("gold", t) for t in ("customer_payment_metrics", "payment_health_dashboard", "payment_trends_monthly")]
     )
     accounts = next(s for s in statements if "`bronze`.`accounts` (" in s)
     assert "`credit_limit` DECIMAL(18,2) COMMENT 'In USD'" in accounts and accounts.endswith("USING DELTA")
     assert "`effective_to` TIMESTAMP" in accounts and "`record_version` INT" in accounts
     details = next(s for s in statements if "`silver`.`invoice_details` (" in s)
     assert details.endswith("PARTITIONED BY (`invoice_month`)") and "`days_late` INT" in details
+    scores = next(s for s in statements if "`gold`.`customer_payment_metrics` (" in s)
+    assert scores.endswith("PARTITIONED BY (`score_date`)") and "`risk_points` MAP<STRING,INT>" in scores
+    assert "`risk_reasons` ARRAY<STRING>" in scores and "`late_ratio_90d` DOUBLE" in scores
 
 
 def test_pii_columns_are_masked_wherever_they_land_and_analysts_get_read_grants(statements: list[str]) -> None:
@@ -49,7 +52,12 @@ def test_pii_columns_are_masked_wherever_they_land_and_analysts_get_read_grants(
     masks = [s for s in statements if "SET MASK" in s]
     assert masks == [
         f"ALTER TABLE `paylake_prod`.`{layer}`.`{table}` ALTER COLUMN `account_name` SET MASK {function}"
-        for layer, table in [("bronze", "accounts"), ("bronze", "accounts_quarantine"), ("silver", "account_profiles")]
+        for layer, table in [
+            ("bronze", "accounts"),
+            ("bronze", "accounts_quarantine"),
+            ("silver", "account_profiles"),
+            ("gold", "customer_payment_metrics"),
+        ]
     ]
     assert statements.index(create) < statements.index(masks[0])
     grants = [s for s in statements if s.startswith("GRANT")]

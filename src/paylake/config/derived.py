@@ -16,7 +16,9 @@ from paylake.config.base import StrictModel
 from paylake.config.identifiers import Identifier
 from paylake.config.quality import QualityConfig
 
-_TABLE_NAME = re.compile(r"(bronze|silver|gold)\.[a-z][a-z0-9_]{0,62}")
+_TABLE_NAME = re.compile(r"(bronze|silver|gold|ops)\.[a-z][a-z0-9_]{0,62}")
+# Operational tables paylake writes itself; derived tables may read them (e.g. run statistics for a dashboard).
+OPS_TABLES = frozenset({"pipeline_runs", "dq_metrics", "ingested_files"})
 # Columns the runner adds to every derived table; builders and declared columns may not use these names.
 AS_OF = "as_of"
 BUILT_AT = "_built_at"
@@ -24,7 +26,7 @@ BUILT_AT = "_built_at"
 
 def _check_table_name(value: str) -> str:
     if not _TABLE_NAME.fullmatch(value):
-        raise ValueError(f"{value!r} is not a table name; use <layer>.<table> with layer bronze, silver or gold")
+        raise ValueError(f"{value!r} is not a table name; use <layer>.<table> with layer bronze, silver, gold or ops")
     return value
 
 
@@ -50,6 +52,10 @@ class DerivedTableConfig(StrictModel):
         partition_by: Delta partition columns of the output.
         columns: optional output contract: the builder's columns, in order, with descriptions.
         quality: rules on the output rows (same engine and actions as bronze).
+        history_column: set for tables that keep every business date (e.g. daily scores): the date column the
+            builder fills with ``as_of``; it must be a primary-key and partition column. A build then replaces
+            only that date's partition, so re-running a date replaces it and other dates stay. Without it, a
+            build replaces the whole table (it holds the latest business date only).
     """
 
     table: Identifier
@@ -61,6 +67,7 @@ class DerivedTableConfig(StrictModel):
     partition_by: list[Identifier] = Field(default_factory=list)
     columns: list[OutputColumn] = Field(default_factory=list)
     quality: QualityConfig = Field(default_factory=QualityConfig)
+    history_column: Identifier | None = None
 
     def input_tables(self) -> set[str]:
         """Every ``<layer>.<table>`` this table reads."""
@@ -84,6 +91,10 @@ class DerivedTableConfig(StrictModel):
             ]:
                 if used not in known:
                     issues.append((key, f"unknown column {used!r}; declared columns: {', '.join(names)}"))
+        if self.history_column is not None:
+            for key in ("primary_key", "partition_by"):
+                if self.history_column not in getattr(self, key):
+                    issues.append(("history_column", f"{self.history_column!r} must also be listed in {key}"))
         for index, rule in enumerate(self.quality.rules):
             if rule.type == "foreign_key":
                 issues.append((f"quality.rules[{index}].type", "foreign_key rules apply to bronze tables only"))

@@ -16,7 +16,7 @@ from pydantic import BaseModel, ValidationError
 from paylake.builders import Builder, DerivedLayer, builders
 from paylake.config.base import StrictModel
 from paylake.config.bronze import BronzeTableConfig
-from paylake.config.derived import DerivedTableConfig
+from paylake.config.derived import OPS_TABLES, DerivedTableConfig
 from paylake.config.environment import EnvironmentConfig
 from paylake.config.identifiers import check_identifier
 from paylake.config.quality import RULE_TYPES
@@ -320,7 +320,7 @@ def load_derived(source: MetadataSource, layer: DerivedLayer) -> DerivedMetadata
     """
     available = builders(layer)
     readable = LAYER_ORDER[: LAYER_ORDER.index(layer) + 1]
-    known = {name: table_names(source, name) for name in readable}
+    known = {name: table_names(source, name) for name in readable} | {"ops": set(OPS_TABLES)}
     tables: dict[str, DerivedTable] = {}
     issues: list[ConfigIssue] = []
     for relative in source.list_files(layer):
@@ -334,7 +334,7 @@ def load_derived(source: MetadataSource, layer: DerivedLayer) -> DerivedMetadata
         tables[table.config.table] = table
         for argument, input_name in table.config.inputs.items():
             input_layer, input_table = input_name.split(".", 1)
-            if input_layer not in readable:
+            if input_layer not in known:
                 issues.append(
                     ConfigIssue(table.file, f"inputs.{argument}", f"a {layer} table cannot read {input_name}")
                 )
@@ -356,7 +356,11 @@ def validate_metadata(source: MetadataSource) -> list[ConfigIssue]:
     for relative in source.list_files("environments"):
         data, found = _parse_yaml(source, relative)
         issues += found or _validate(EnvironmentConfig, data, source.display(relative))[1]
-    loaders: list[Callable[[], object]] = [lambda: load_bronze(source), lambda: load_derived(source, "silver")]
+    loaders: list[Callable[[], object]] = [
+        lambda: load_bronze(source),
+        lambda: load_derived(source, "silver"),
+        lambda: load_derived(source, "gold"),
+    ]
     for load in loaders:
         try:
             load()

@@ -19,7 +19,7 @@ from paylake.bronze.scd2 import target_columns
 from paylake.config.bronze import BronzeTableConfig
 from paylake.config.derived import AS_OF, BUILT_AT
 from paylake.config.environment import DatabricksConfig, Layer
-from paylake.config.loader import BronzeMetadata, DerivedMetadata
+from paylake.config.loader import LAYER_ORDER, BronzeMetadata, DerivedMetadata
 from paylake.lineage import BATCH_ID, EXTRACT_DATE, INGESTED_AT, SOURCE_FILE, SOURCE_ROW
 from paylake.orchestration.dependencies import dependency_order
 from paylake.quality.gate import FLAGS
@@ -83,6 +83,25 @@ def derived_schemas(spark: SparkSession, metadata: DerivedMetadata, known: Mappi
     return {name: schema for name, schema in schemas.items() if name.startswith(f"{metadata.layer}.")}
 
 
+def lake_schemas(
+    spark: SparkSession, bronze: BronzeMetadata, layers: Sequence[DerivedMetadata]
+) -> tuple[dict[str, Schema], dict[str, Sequence[str]]]:
+    """Schemas and partition columns of every derived table of ``layers`` (in layer order), by full name."""
+    from paylake.bronze.ingest import INGESTED_FILES_SCHEMA
+    from paylake.orchestration.runner import PIPELINE_RUNS_SCHEMA
+
+    known: dict[str, Schema] = {f"bronze.{n}": bronze_schema(c) for n, c in bronze.tables.items()}
+    for table, ddl in (("pipeline_runs", PIPELINE_RUNS_SCHEMA), ("ingested_files", INGESTED_FILES_SCHEMA)):
+        fields = spark.createDataFrame([], ddl).schema.fields
+        known[f"ops.{table}"] = [(f.name, f.dataType.simpleString()) for f in fields]
+    schemas: dict[str, Schema] = {}
+    partitions: dict[str, Sequence[str]] = {}
+    for metadata in layers:
+        schemas |= derived_schemas(spark, metadata, known | schemas)
+        partitions |= {f"{metadata.layer}.{n}": s.config.partition_by for n, s in metadata.tables.items()}
+    return schemas, partitions
+
+
 def _quote(text: str) -> str:
     return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
 
@@ -94,8 +113,8 @@ def _mask_function(catalog: str, settings: DatabricksConfig, kind: str) -> str:
 def uc_statements(
     settings: DatabricksConfig,
     bronze: BronzeMetadata,
-    silver_schemas: Mapping[str, Schema],
-    silver_partitions: Mapping[str, Sequence[str]],
+    derived: Mapping[str, Schema],
+    partitions: Mapping[str, Sequence[str]],
 ) -> list[str]:
     """Every statement, in the order to run them: schemas, mask functions, tables, masks, grants."""
     catalog, schemas = settings.catalog, settings.schemas
@@ -108,9 +127,9 @@ def uc_statements(
         comments = {c.name: c.description for c in config.columns if c.description}
         tables[name("bronze", table)] = (bronze_schema(config), config.partition_by, comments)
         tables[name("bronze", f"{table}_quarantine")] = (quarantine_schema(config), (), {})
-    for full, schema in sorted(silver_schemas.items()):
-        table = full.split(".", 1)[1]
-        tables[name("silver", table)] = (schema, silver_partitions.get(table, ()), {})
+    for full, schema in sorted(derived.items(), key=lambda item: (LAYER_ORDER.index(item[0].split(".")[0]), item[0])):
+        layer, table = full.split(".", 1)
+        tables[name(layer, table)] = (schema, partitions.get(full, ()), {})  # type: ignore[arg-type]
     pii = {c.name for config in bronze.tables.values() for c in config.columns if c.pii}
 
     statements = [f"CREATE SCHEMA IF NOT EXISTS `{catalog}`.`{schemas[layer]}`" for layer in schemas]

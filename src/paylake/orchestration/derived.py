@@ -20,10 +20,19 @@ from paylake.builders import DerivedLayer
 from paylake.config.derived import AS_OF, BUILT_AT
 from paylake.config.loader import DerivedTable
 from paylake.errors import BuildError, DataQualityError
-from paylake.lake.store import TableRef, TableStore
+from paylake.lake.store import TableRef, TableStore, sql_literal
 from paylake.lineage import SOURCE_FILE, SOURCE_ROW
 from paylake.orchestration.results import TableResult
-from paylake.quality.gate import FLAGS, REASONS, REJECTS, apply_checks, checks_for, is_rejected, rule_failures
+from paylake.quality.gate import (
+    FLAGS,
+    REASONS,
+    REJECTS,
+    CheckSpec,
+    apply_checks,
+    checks_for,
+    is_rejected,
+    rule_failures,
+)
 from paylake.quality.metrics import write_dq_metrics
 
 logger = logging.getLogger(__name__)
@@ -72,6 +81,19 @@ def duplicate_keys(output: DataFrame, keys: Sequence[str]) -> list[str]:
     return [", ".join(f"{k}={row[k]}" for k in keys) for row in repeated.limit(3).collect()]
 
 
+def check_rows(layer: DerivedLayer, spec: DerivedTable, output: DataFrame, checks: Sequence[CheckSpec]) -> DataFrame:
+    """``output`` with the rule engine's verdict columns (``_dq_rejects``, ``_dq_reasons``, ``_dq_flags``)."""
+    # The rule engine names a row by file and row number; a derived table is one "file".
+    rows = output.withColumns({SOURCE_FILE: F.lit(f"{layer}.{spec.config.table}"), SOURCE_ROW: F.lit(0)})
+    return apply_checks(rows, checks).drop(SOURCE_FILE, SOURCE_ROW)
+
+
+def accepted_rows(layer: DerivedLayer, spec: DerivedTable, output: DataFrame) -> DataFrame:
+    """The rows of a builder's ``output`` that pass the table's reject rules, as the daily build keeps them."""
+    checked = check_rows(layer, spec, output, checks_for(spec.config.quality.rules))
+    return checked.where(~is_rejected()).select(*output.columns)
+
+
 def build_table(
     store: TableStore, layer: DerivedLayer, spec: DerivedTable, run: RunInfo, result: TableResult
 ) -> TableResult:
@@ -89,10 +111,8 @@ def build_table(
     output = spec.builder.build(read_inputs(store, spec), spec.params, run.as_of)
     check_contract(spec, output)
     output = output.withColumn(AS_OF, F.lit(run.as_of))
-    # The rule engine names a row by file and row number; a derived table is one "file".
-    rows = output.withColumns({SOURCE_FILE: F.lit(f"{layer}.{config.table}"), SOURCE_ROW: F.lit(0)})
     checks = checks_for(config.quality.rules)
-    checked = apply_checks(rows, checks).drop(SOURCE_FILE, SOURCE_ROW).persist()
+    checked = check_rows(layer, spec, output, checks).persist()
     try:
         duplicates = duplicate_keys(checked, config.primary_key)
         if duplicates:
@@ -101,11 +121,18 @@ def build_table(
                 f"{spec.builder.name}, e.g. {'; '.join(duplicates)}"
             )
         failures = rule_failures(checked, checks).collect()
+        history = config.history_column
         totals = checked.agg(
             F.count(F.lit(1)).alias("rows"),
+            F.sum((F.col(history) != F.lit(run.as_of)).cast("long") if history else F.lit(0)).alias("other_dates"),
             F.sum(is_rejected().cast("long")).alias("rejected"),
             F.sum((~is_rejected() & (F.size(FLAGS) > 0)).cast("long")).alias("flagged"),
         ).collect()[0]  # a global aggregate has exactly one row
+        if totals["other_dates"]:
+            raise BuildError(
+                f"{spec.file}: history_column: builder {spec.builder.name} wrote {totals['other_dates']} row(s) "
+                f"whose {history} is not the business date {run.as_of}"
+            )
         result.rows_read, result.rows_rejected = totals["rows"], totals["rejected"] or 0
         result.rows_loaded, result.rows_flagged = result.rows_read - result.rows_rejected, totals["flagged"] or 0
         result.failures_by_rule = {row["rule"]: row["rows_failed"] for row in failures if row["rows_failed"]}
@@ -129,7 +156,12 @@ def build_table(
                 f"; table left as it was, rejected rows are in {layer}.{config.table}_quarantine"
             )
         accepted = checked.where(~is_rejected()).select(*output.columns, FLAGS, F.lit(built_at).alias(BUILT_AT))
-        store.overwrite(TableRef(layer, config.table), accepted, config.partition_by)
+        target = TableRef(layer, config.table)
+        if config.history_column is None:
+            store.overwrite(target, accepted, config.partition_by)
+        else:
+            predicate = f"{config.history_column} = {sql_literal(run.as_of)}"
+            store.replace_where(target, accepted, predicate, config.partition_by)
     finally:
         checked.unpersist()
     logger.info("%s.%s: %d rows as of %s", layer, config.table, result.rows_loaded, run.as_of)

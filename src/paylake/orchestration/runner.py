@@ -187,9 +187,17 @@ def run_silver(
     return run_derived(context, "silver", tables, as_of, run_id)
 
 
+def run_gold(
+    context: PaylakeContext, tables: str | Sequence[str] | None, as_of: date, run_id: str | None = None
+) -> LayerRun:
+    """Build the selected gold tables as of ``as_of`` (score date) from silver."""
+    return run_derived(context, "gold", tables, as_of, run_id)
+
+
 # Layers in run order; `paylake run all` runs them one after the other.
 LayerRunner = Callable[[PaylakeContext, str | Sequence[str] | None, date, str | None], LayerRun]
 LAYERS: dict[str, LayerRunner] = {
     "bronze": run_bronze,
     "silver": run_silver,
+    "gold": run_gold,
 }

@@ -1,0 +1,293 @@
+"""Backtest the risk score: score past dates from what was known then, compare with what happened next.
+
+For each score date the silver features and gold scores are computed in memory from bronze history as of that
+date (:class:`~paylake.orchestration.evaluate.Evaluator`), so no stored gold history is needed and nothing
+later leaks in. The outcome of an account on a score date comes from the lake's latest data: did any of its
+invoices due in the next ``horizon_days`` get paid late, or is it still unpaid past due? Accounts with nothing
+due in the horizon have no outcome and are left out.
+
+A logistic regression (Spark MLlib) on the scorecard's features can run as a challenger: trained on the
+earlier half of the score dates, both models are then compared on the later half (out of time).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta, timezone
+
+from pyspark.sql import DataFrame
+from pyspark.sql import functions as F
+
+from paylake.errors import UsageError
+from paylake.gold import backtest_metrics as metrics
+from paylake.gold.backtest_metrics import Group
+from paylake.gold.scorecard import Scorecard
+from paylake.lake.store import TableRef
+from paylake.orchestration.evaluate import Evaluator
+from paylake.orchestration.scoring import evaluator, latest_data_date, scorecard_of, scores_table
+from paylake.runtime.context import PaylakeContext
+
+BACKTEST_RESULTS = TableRef("ops", "backtest_results")
+
+
+@dataclass(frozen=True)
+class Observation:
+    """One account on one score date: its score, tier, feature values and outcome."""
+
+    score_date: date
+    account_id: str
+    score: float
+    tier: str
+    late: bool
+    features: tuple[float, ...] = ()
+
+
+@dataclass(frozen=True)
+class ModelResult:
+    """How one model ranked the observations it was evaluated on."""
+
+    model: str
+    evaluated_on: str
+    observations: int
+    positives: int
+    auc: float | None
+    ks: float | None
+    tiers: Sequence[Group] = ()
+    calibration: Sequence[Group] = ()
+
+    @property
+    def monotonic(self) -> bool | None:
+        """Whether the late rate rises from the lowest tier to the highest (None without tiers)."""
+        return metrics.rises_monotonically(self.tiers) if self.tiers else None
+
+
+@dataclass
+class BacktestReport:
+    """Everything a backtest run found."""
+
+    run_id: str
+    start: date
+    end: date
+    horizon_days: int
+    step_days: int
+    latest: date
+    score_dates: list[date]
+    results: list[ModelResult] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+
+def score_dates(start: date, end: date, step_days: int, horizon_days: int, latest: date) -> list[date]:
+    """The score dates from ``start`` to ``end`` every ``step_days``.
+
+    Raises:
+        UsageError: the range is empty or backwards, or its horizon reaches past the lake's latest data.
+    """
+    if step_days < 1 or horizon_days < 1:
+        raise UsageError("--step-days and --horizon-days must be at least 1")
+    if start > end:
+        raise UsageError(f"--from {start} is after --to {end}")
+    last_allowed = latest - timedelta(days=horizon_days)
+    if end > last_allowed:
+        raise UsageError(
+            f"score date {end} + {horizon_days} days horizon = {end + timedelta(days=horizon_days)} reaches past "
+            f"the lake's latest data ({latest}); the latest score date this horizon allows is {last_allowed}"
+        )
+    return [start + timedelta(days=d) for d in range(0, (end - start).days + 1, step_days)]
+
+
+def outcomes(invoices: DataFrame, score_date: date, horizon_days: int) -> DataFrame:
+    """Per account: ``late`` = any invoice due in (score date, + horizon] was paid late or is still overdue.
+
+    Args:
+        invoices: silver.invoice_details as of the lake's latest date (what eventually happened).
+    """
+    horizon_end = score_date + timedelta(days=horizon_days)
+    due = (F.col("due_date") > F.lit(score_date)) & (F.col("due_date") <= F.lit(horizon_end))
+    return invoices.where(due).groupBy("account_id").agg(F.max(F.col("is_late").cast("int")).alias("late"))
+
+
+def _observations(
+    evaluate: Evaluator, table: str, truth: DataFrame, dates: Sequence[date], horizon_days: int, card: Scorecard
+) -> list[Observation]:
+    observations = []
+    features = [f.feature for f in card.features]
+    for day in dates:
+        scores = evaluate.table(table, day).select(
+            "account_id", "risk_score", "risk_tier", *[F.col(f).cast("double").alias(f) for f in features]
+        )
+        for row in scores.join(outcomes(truth, day, horizon_days), "account_id").collect():
+            values = tuple(float(row[f]) if row[f] is not None else 0.0 for f in features)
+            observations.append(
+                Observation(
+                    day, row["account_id"], float(row["risk_score"]), row["risk_tier"], bool(row["late"]), values
+                )
+            )
+    return observations
+
+
+def evaluate_scores(
+    model: str, evaluated_on: str, observations: Sequence[Observation], card: Scorecard | None
+) -> ModelResult:
+    """Metrics of the observations' scores; tiers and calibration when the scores are the scorecard's."""
+    scores = [o.score for o in observations]
+    late = [o.late for o in observations]
+    tiers: Sequence[Group] = ()
+    bands: Sequence[Group] = ()
+    if card is not None:
+        tiers = metrics.late_rate_by_tier([o.tier for o in observations], late, [t.name for t in card.tiers])
+        bands = metrics.calibration(scores, late)
+    return ModelResult(
+        model,
+        evaluated_on,
+        len(observations),
+        sum(late),
+        metrics.auc(scores, late),
+        metrics.ks(scores, late),
+        tiers,
+        bands,
+    )
+
+
+def _challenger(
+    context: PaylakeContext, train: Sequence[Observation], test: Sequence[Observation]
+) -> list[Observation]:
+    """The test observations rescored by a logistic regression fitted on ``train`` (probability x 100)."""
+    from pyspark.ml.classification import LogisticRegression
+    from pyspark.ml.functions import vector_to_array
+    from pyspark.ml.linalg import Vectors
+
+    spark = context.spark
+
+    def frame(rows: Sequence[Observation]) -> DataFrame:
+        data = [(i, Vectors.dense(list(o.features)), float(o.late)) for i, o in enumerate(rows)]
+        return spark.createDataFrame(data, ["i", "features", "label"])
+
+    model = LogisticRegression(maxIter=100, regParam=0.01, standardization=True).fit(frame(train))
+    predicted = model.transform(frame(test)).select("i", vector_to_array(F.col("probability"))[1].alias("p")).collect()
+    probability = {row["i"]: row["p"] for row in predicted}
+    return [
+        Observation(o.score_date, o.account_id, round(100 * probability[i], 4), "", o.late, o.features)
+        for i, o in enumerate(test)
+    ]
+
+
+def run_backtest(
+    context: PaylakeContext,
+    start: date,
+    end: date,
+    horizon_days: int,
+    step_days: int,
+    run_id: str,
+    challenger: bool = False,
+) -> BacktestReport:
+    """Backtest the configured scorecard over ``start``..``end`` and append the results to ops.backtest_results.
+
+    Raises:
+        UsageError: bad range, or a horizon past the lake's latest data.
+    """
+    latest = latest_data_date(context.store)
+    dates = score_dates(start, end, step_days, horizon_days, latest)
+    spec = scores_table(context.derived("gold"))
+    card = scorecard_of(spec)
+    evaluate = evaluator(context)
+    truth = evaluate.table("silver.invoice_details", latest).select("account_id", "due_date", "is_late").persist()
+    try:
+        observations = _observations(evaluate, f"gold.{spec.config.table}", truth, dates, horizon_days, card)
+    finally:
+        truth.unpersist()
+    report = BacktestReport(run_id, start, end, horizon_days, step_days, latest, dates)
+    report.results.append(evaluate_scores("scorecard", "all score dates", observations, card))
+    if challenger:
+        split = dates[(len(dates) + 1) // 2] if len(dates) > 1 else None
+        train = [o for o in observations if split and o.score_date < split]
+        test = [o for o in observations if split and o.score_date >= split]
+        if not train or not test or len({o.late for o in train}) < 2:
+            report.notes.append("challenger skipped: it needs two or more score dates and both outcomes to train on")
+        else:
+            label = f"out of time: trained before {split}, tested from {split}"
+            report.results.append(evaluate_scores("scorecard", label, test, card))
+            report.results.append(
+                evaluate_scores("logistic_regression", label, _challenger(context, train, test), None)
+            )
+    _record(context, report)
+    return report
+
+
+RESULTS_SCHEMA = (
+    "run_id string, model string, evaluated_on string, from_date date, to_date date, horizon_days int, "
+    "step_days int, lake_latest_date date, score_dates int, observations bigint, positives bigint, auc double, "
+    "ks double, tiers_monotonic boolean, "
+    "tiers array<struct<tier:string,observations:bigint,late_rate:double>>, "
+    "calibration array<struct<band:string,observations:bigint,avg_score:double,late_rate:double>>, "
+    "created_at timestamp"
+)
+
+
+def _record(context: PaylakeContext, report: BacktestReport) -> None:
+    created = datetime.now(timezone.utc).replace(tzinfo=None)
+    rows = [
+        (
+            report.run_id,
+            r.model,
+            r.evaluated_on,
+            report.start,
+            report.end,
+            report.horizon_days,
+            report.step_days,
+            report.latest,
+            len(report.score_dates),
+            r.observations,
+            r.positives,
+            r.auc,
+            r.ks,
+            r.monotonic,
+            [(g.name, g.observations, g.late_rate) for g in r.tiers],
+            [(g.name, g.observations, g.avg_score, g.late_rate) for g in r.calibration],
+            created,
+        )
+        for r in report.results
+    ]
+    context.store.append(BACKTEST_RESULTS, context.spark.createDataFrame(rows, RESULTS_SCHEMA))
+
+
+def _fmt(value: float | None, pattern: str = "{:.3f}") -> str:
+    return "-" if value is None else pattern.format(value)
+
+
+def render_report(report: BacktestReport) -> str:
+    """The printable backtest report."""
+    width = 100
+    lines = [
+        "=" * width,
+        "RISK SCORE BACKTEST",
+        "=" * width,
+        f"Run: {report.run_id}   Score dates: {report.start} .. {report.end} every {report.step_days} days "
+        f"({len(report.score_dates)})",
+        f"Outcome: any invoice due within {report.horizon_days} days paid late or still overdue, "
+        f"per the lake's data up to {report.latest}",
+        "-" * width,
+        f"{'model':<22}{'evaluated on':<52}{'obs':>7}{'late':>7}{'AUC':>6}{'KS':>6}",
+    ]
+    for r in report.results:
+        lines.append(
+            f"{r.model:<22}{r.evaluated_on:<52}{r.observations:>7}{r.positives:>7}{_fmt(r.auc, '{:.2f}'):>6}"
+            f"{_fmt(r.ks, '{:.2f}'):>6}"
+        )
+    main = report.results[0]
+    lines += [
+        "-" * width,
+        "Late rate by tier (scorecard, all score dates):",
+        f"  {'tier':<10}{'obs':>7}{'late rate':>11}",
+    ]
+    lines += [f"  {g.name:<10}{g.observations:>7}{_fmt(g.late_rate, '{:.1%}'):>11}" for g in main.tiers]
+    verdict = "rises monotonically" if main.monotonic else "does NOT rise monotonically"
+    lines.append(f"  late rate {verdict} from the lowest to the highest tier")
+    lines += ["Calibration (scorecard):", f"  {'score band':<12}{'obs':>7}{'avg score':>11}{'late rate':>11}"]
+    lines += [
+        f"  {g.name:<12}{g.observations:>7}{_fmt(g.avg_score, '{:.1f}'):>11}{_fmt(g.late_rate, '{:.1%}'):>11}"
+        for g in main.calibration
+    ]
+    lines += [f"Note: {note}" for note in report.notes]
+    lines += [f"Results appended to {BACKTEST_RESULTS} (run_id {report.run_id})", "=" * width]
+    return "\n".join(lines)
