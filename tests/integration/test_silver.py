@@ -15,8 +15,10 @@ from deltalake import DeltaTable
 from pyspark.sql import SparkSession
 
 from paylake.lake.unity_catalog import bronze_schema, derived_schemas, quarantine_schema
-from paylake.orchestration.runner import LayerRun, run_bronze, run_silver
+from paylake.orchestration.runner import LayerRun, run_silver
 from paylake.runtime.context import PaylakeContext
+
+from .conftest import SampleLake
 
 AS_OF = date(2026, 11, 20)
 SILVER = ["account_payment_history", "account_profiles", "invoice_details", "product_catalog"]
@@ -41,19 +43,15 @@ def statuses(outcome: LayerRun) -> dict[str, str]:
 
 
 @pytest.fixture(scope="module")
-def lake(spark: SparkSession, repo: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = tmp_path_factory.mktemp("silver") / "lake"
-    ctx = context(spark, repo, root)
-    assert run_bronze(ctx, "all", AS_OF).ok
-    outcome = run_silver(ctx, "all", AS_OF)
-    assert outcome.ok, outcome.summary()
+def lake(sample_lake: SampleLake) -> Path:
+    outcome = sample_lake.runs["silver"]
     assert [r.table for r in outcome.results] == [
         "account_profiles",
         "product_catalog",
         "invoice_details",
         "account_payment_history",
     ]
-    return root
+    return sample_lake.root
 
 
 def copy_of(lake: Path, tmp_path: Path) -> Path:

@@ -10,6 +10,7 @@ words of the YAML, with the account's own value filled in.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Literal
 
 from pydantic import Field, model_validator
@@ -23,7 +24,7 @@ VALUE = "{value}"
 ValueFormat = Literal["percent", "percent_points", "days", "usd", "number", "flag"]
 
 # Per format: Java pattern for Spark's ``format_string``, the scale applied first, and the same as a Python
-# format (for explanations printed outside Spark). Both render a value identically.
+# format on the value rounded half-up like Java's formatter (for explanations printed outside Spark).
 _FORMATS: dict[str, tuple[str, float, str]] = {
     "percent": ("%.0f%%", 100.0, "{:.0f}%"),
     "percent_points": ("%.0f points", 100.0, "{:.0f} points"),
@@ -31,6 +32,12 @@ _FORMATS: dict[str, tuple[str, float, str]] = {
     "usd": ("USD %,.0f", 1.0, "USD {:,.0f}"),
     "number": ("%.2f", 1.0, "{:.2f}"),
 }
+
+
+def _half_up(value: float, python_format: str) -> Decimal:
+    """``value`` rounded as Java's formatter rounds it (half up on the shortest decimal form)."""
+    places = Decimal("0.01") if ".2f" in python_format else Decimal("1")
+    return Decimal(repr(value)).quantize(places, rounding=ROUND_HALF_UP)
 
 
 class ScoreBin(StrictModel):
@@ -95,7 +102,7 @@ class ScoreFeature(StrictModel):
         if self.format == "flag":
             return "yes" if value else "no"
         _, scale, python_format = _FORMATS[self.format]
-        return python_format.format(float(value) * scale)
+        return python_format.format(_half_up(float(value) * scale, python_format))
 
     def reason_text(self) -> Column:
         """The reason sentence with the row's value filled in."""
@@ -103,8 +110,9 @@ class ScoreFeature(StrictModel):
             return F.lit(self.reason)
         pattern, scale, _ = _FORMATS[self.format]
         before, after = self.reason.split(VALUE, 1)
-        shown = F.format_string(pattern, F.col(self.feature).cast("double") * F.lit(scale))
-        return F.concat(F.lit(before), F.coalesce(shown, F.lit("unknown")), F.lit(after))
+        value = F.col(self.feature).cast("double")
+        shown = F.when(value.isNull(), F.lit("unknown")).otherwise(F.format_string(pattern, value * F.lit(scale)))
+        return F.concat(F.lit(before), shown, F.lit(after))
 
 
 class RiskTier(StrictModel):

@@ -19,7 +19,8 @@ def for_delta_rs(table: pa.Table) -> pa.Table:
     * Spark's NOT NULL markers are dropped, so later batches with nulls in those columns still append.
     * List columns are rebuilt: when every list in a chunk is empty, Spark exports the child string array with
       empty buffers, on which arrow-rs panics inside a delta-rs MERGE ("range start index ... out of range");
-      ``take`` writes standard buffers. Only list columns pay for the copy.
+      ``take`` writes standard buffers. The same holds for lists nested in maps and structs, so every nested
+      column is rebuilt; only nested columns pay for the copy.
     """
 
     def relax(data_type: pa.DataType) -> pa.DataType:
@@ -29,7 +30,7 @@ def for_delta_rs(table: pa.Table) -> pa.Table:
 
     everything = pa.array(range(table.num_rows), type=pa.int64())
     for index, field in enumerate(table.schema):
-        if pa.types.is_list(field.type):
+        if pa.types.is_nested(field.type):
             table = table.set_column(index, field, table.column(index).take(everything))
     schema = pa.schema([pa.field(f.name, relax(f.type), nullable=True) for f in table.schema])
     return table.cast(schema)
@@ -84,7 +85,7 @@ class DeltaRsStore(TableStore):
         if not self.exists(ref):
             self._append(ref, data, partition_by)
         else:
-            write_deltalake(self.path(ref), data, mode="overwrite", predicate=predicate)
+            write_deltalake(self.path(ref), data, mode="overwrite", predicate=predicate, schema_mode="merge")
 
     def overwrite(self, ref: TableRef, df: DataFrame, partition_by: Sequence[str] = ()) -> None:
         data = for_delta_rs(df.toArrow())

@@ -59,7 +59,8 @@ class DeltaSparkStore(TableStore):
     def replace_where(self, ref: TableRef, df: DataFrame, predicate: str, partition_by: Sequence[str] = ()) -> None:
         if not self.exists(ref):
             self._create_empty(ref, df, partition_by)
-        df.write.format("delta").mode("overwrite").option("replaceWhere", predicate).saveAsTable(self.full_name(ref))
+        writer = df.write.format("delta").mode("overwrite").option("replaceWhere", predicate)
+        writer.option("mergeSchema", "true").saveAsTable(self.full_name(ref))
 
     def overwrite(self, ref: TableRef, df: DataFrame, partition_by: Sequence[str] = ()) -> None:
         writer = df.write.format("delta").mode("overwrite").option("overwriteSchema", "true")

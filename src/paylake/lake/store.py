@@ -107,7 +107,11 @@ class TableStore(ABC):
 
     @abstractmethod
     def replace_where(self, ref: TableRef, df: DataFrame, predicate: str, partition_by: Sequence[str] = ()) -> None:
-        """Atomically replace the rows matching ``predicate`` with ``df`` (one commit); creates the table."""
+        """Atomically replace the rows matching ``predicate`` with ``df`` (one commit); creates the table.
+
+        New columns of ``df`` are added to the table's schema (earlier rows read them as null), so a history
+        table survives a change of its builder's output, e.g. a feature added to the scorecard.
+        """
 
     @abstractmethod
     def overwrite(self, ref: TableRef, df: DataFrame, partition_by: Sequence[str] = ()) -> None:
