@@ -46,6 +46,30 @@ def test_run_bronze_on_the_sample_then_rerun_changes_nothing(repo: Path, tmp_pat
     details = re.search(r"^invoice_details\s+SUCCESS\s+(\d+)\s+(\d+)\s+(\d+)", silver, re.M)
     assert details and int(details.group(1)) == int(details.group(2)) + int(details.group(3)) > 5000
     assert DeltaTable(str(lake / "silver" / "invoice_details")).to_pyarrow_table().num_rows == int(details.group(2))
+    # ... then gold, ending with the ten riskiest accounts.
+    gold = again.stdout[again.stdout.index("GOLD LAYER SUMMARY") :]
+    assert re.search(r"Total Tables: 3\n  Success: 3\n  Failed: 0\n  Skipped: 0", gold), gold
+    top = gold[gold.index(f"TOP 10 RISKIEST ACCOUNTS (score date {AS_OF})") :]
+    ranked = re.findall(r"^ ?(\d+)  (ACC-\d{6}) .*?(\d+)  (LOW|MEDIUM|HIGH|CRITICAL) ", top, re.M)
+    assert [int(rank) for rank, *_ in ranked] == list(range(1, 11)), top
+    scores = DeltaTable(str(lake / "gold" / "customer_payment_metrics")).to_pyarrow_table().to_pylist()
+    best = max(r["risk_score"] for r in scores)
+    assert int(ranked[0][2]) == best and [int(s) for _, _, s, _ in ranked] == sorted(
+        (int(s) for _, _, s, _ in ranked), reverse=True
+    )
+
+    # On-demand scoring explains the first account's points, and matches the daily run.
+    account = ranked[0][1]
+    stored = next(r for r in scores if r["account_id"] == account)
+    explained = paylake(repo, "score", account, "--as-of", AS_OF, "--lake", str(lake))
+    assert explained.returncode == 0, explained.stderr[-3000:]
+    assert f"Risk score {stored['risk_score']} / 100   tier {stored['risk_tier']}" in explained.stdout
+    assert f"Action: {stored['recommended_action']}" in explained.stdout
+    assert all(f"  - {reason}" in explained.stdout for reason in stored["risk_reasons"])
+    for feature, points in stored["risk_points"]:
+        assert re.search(rf"^{feature}\s+\S.*\s{points}\s+\d+$", explained.stdout, re.M), feature
+    refused = paylake(repo, "backtest", "--from", "2026-09-01", "--to", "2026-10-01", "--lake", str(lake))
+    assert refused.returncode == 2 and "the latest score date this horizon allows is 2026-09-21" in refused.stderr
 
 
 def test_usage_and_metadata_errors_exit_2(repo: Path, tmp_path: Path) -> None:

@@ -69,7 +69,7 @@ def landing(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root
 
 
-def test_bronze_then_silver_notebooks_run_the_layers(
+def test_bronze_silver_and_gold_notebooks_run_the_layers(
     spark: SparkSession, repo: Path, landing: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     parameters = {
@@ -79,13 +79,20 @@ def test_bronze_then_silver_notebooks_run_the_layers(
         "landing_path": str(landing),
         "lake_path": str(tmp_path / "lake"),
     }
-    for layer, title in [("bronze", "BRONZE LAYER INGESTION SUMMARY"), ("silver", "SILVER LAYER TRANSFORMATION")]:
+    for layer, title in [
+        ("bronze", "BRONZE LAYER INGESTION SUMMARY"),
+        ("silver", "SILVER LAYER TRANSFORMATION"),
+        ("gold", "GOLD LAYER SUMMARY"),
+    ]:
         namespace = run_notebook(repo / "notebooks" / f"{layer}_orchestrator.py", spark, parameters)
         outcome = namespace["outcome"]
         assert isinstance(outcome, LayerRun) and outcome.ok and outcome.run.as_of == END
         assert title in capsys.readouterr().out
     details = DeltaTable(str(tmp_path / "lake" / "silver" / "invoice_details")).to_pyarrow_table()
     assert details.num_rows > 0 and set(details.column("as_of").to_pylist()) == {END}
+    scores = DeltaTable(str(tmp_path / "lake" / "gold" / "customer_payment_metrics")).to_pyarrow_table()
+    accounts = DeltaTable(str(tmp_path / "lake" / "silver" / "account_profiles")).to_pyarrow_table()
+    assert scores.num_rows == accounts.num_rows > 0 and set(scores.column("score_date").to_pylist()) == {END}
 
 
 def test_a_failed_layer_fails_the_notebook_and_a_bad_widget_is_named(

@@ -30,8 +30,9 @@ def test_bundle_has_the_fields_a_bundle_needs(bundle: dict[str, Any]) -> None:
     (cluster,) = job["job_clusters"]
     assert re.fullmatch(r"17\.\d+\.x-scala2\.13", cluster["new_cluster"]["spark_version"])
     tasks = {t["task_key"]: t for t in job["tasks"]}
-    assert list(tasks) == ["bronze", "silver"]
+    assert list(tasks) == ["bronze", "silver", "gold"]
     assert tasks["silver"]["depends_on"] == [{"task_key": "bronze"}]
+    assert tasks["gold"]["depends_on"] == [{"task_key": "silver"}]
     for task in tasks.values():
         assert task["job_cluster_key"] == cluster["job_cluster_key"]
         assert task["libraries"] == [{"whl": "./dist/*.whl"}]

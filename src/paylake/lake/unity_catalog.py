@@ -128,8 +128,8 @@ def uc_statements(
         tables[name("bronze", table)] = (bronze_schema(config), config.partition_by, comments)
         tables[name("bronze", f"{table}_quarantine")] = (quarantine_schema(config), (), {})
     for full, schema in sorted(derived.items(), key=lambda item: (LAYER_ORDER.index(item[0].split(".")[0]), item[0])):
-        layer, table = full.split(".", 1)
-        tables[name(layer, table)] = (schema, partitions.get(full, ()), {})  # type: ignore[arg-type]
+        derived_layer, table = full.split(".", 1)
+        tables[name(derived_layer, table)] = (schema, partitions.get(full, ()), {})  # type: ignore[arg-type]
     pii = {c.name for config in bronze.tables.values() for c in config.columns if c.pii}
 
     statements = [f"CREATE SCHEMA IF NOT EXISTS `{catalog}`.`{schemas[layer]}`" for layer in schemas]
@@ -143,12 +143,14 @@ def uc_statements(
             f"RETURNS {kind.upper()} RETURN CASE WHEN is_account_group_member({_quote(settings.pii_readers_group)}) "
             f"THEN value ELSE {hidden} END"
         )
-    for table, (schema, partitions, notes) in tables.items():
+    for table, (schema, partition_columns, notes) in tables.items():
         columns = ",\n  ".join(
             f"`{column}` {kind.upper()}" + (f" COMMENT {_quote(notes[column])}" if column in notes else "")
             for column, kind in schema
         )
-        partitioned = f"\nPARTITIONED BY ({', '.join(f'`{c}`' for c in partitions)})" if partitions else ""
+        partitioned = (
+            f"\nPARTITIONED BY ({', '.join(f'`{c}`' for c in partition_columns)})" if partition_columns else ""
+        )
         statements.append(f"CREATE TABLE IF NOT EXISTS {table} (\n  {columns}\n)\nUSING DELTA{partitioned}")
     for table, column, kind in masked:
         function = _mask_function(catalog, settings, kind)

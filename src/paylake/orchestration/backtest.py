@@ -205,7 +205,8 @@ def run_backtest(
         if not train or not test or len({o.late for o in train}) < 2:
             report.notes.append("challenger skipped: it needs two or more score dates and both outcomes to train on")
         else:
-            label = f"out of time: trained before {split}, tested from {split}"
+            label = f"out of time, from {split}"
+            report.notes.append(f"challenger trained on the score dates before {split}; both models tested from it")
             report.results.append(evaluate_scores("scorecard", label, test, card))
             report.results.append(
                 evaluate_scores("logistic_regression", label, _challenger(context, train, test), None)
@@ -267,11 +268,11 @@ def render_report(report: BacktestReport) -> str:
         f"Outcome: any invoice due within {report.horizon_days} days paid late or still overdue, "
         f"per the lake's data up to {report.latest}",
         "-" * width,
-        f"{'model':<22}{'evaluated on':<52}{'obs':>7}{'late':>7}{'AUC':>6}{'KS':>6}",
+        f"{'model':<22}{'evaluated on':<32}{'obs':>7}{'late':>7}{'AUC':>6}{'KS':>6}",
     ]
     for r in report.results:
         lines.append(
-            f"{r.model:<22}{r.evaluated_on:<52}{r.observations:>7}{r.positives:>7}{_fmt(r.auc, '{:.2f}'):>6}"
+            f"{r.model:<22}{r.evaluated_on:<32}{r.observations:>7}{r.positives:>7}{_fmt(r.auc, '{:.2f}'):>6}"
             f"{_fmt(r.ks, '{:.2f}'):>6}"
         )
     main = report.results[0]

@@ -1,0 +1,28 @@
+# Databricks notebook source
+# MAGIC %md
+# MAGIC # Gold orchestrator
+# MAGIC Builds the gold tables (daily risk scores per account, monthly payment trends, the payment-health
+# MAGIC dashboard) for a score date from the silver tables of that date.
+# MAGIC All logic lives in the `paylake` package; this notebook only reads its widgets and calls it.
+# MAGIC
+# MAGIC Widgets: `metadata_path` (workspace path or `s3://...`), `table_list` (`all` or a comma list),
+# MAGIC `environment`, `as_of` (YYYY-MM-DD, empty = today in the environment's time zone), and optional
+# MAGIC `landing_path` / `lake_path` overrides.
+
+# COMMAND ----------
+
+from paylake.runtime.notebook import define_widgets, run_layer
+
+define_widgets(dbutils)
+
+# COMMAND ----------
+
+outcome = run_layer("gold", dbutils, spark)
+print(outcome.summary())
+
+# COMMAND ----------
+
+# Fail the task so that Jobs and Airflow see the failure.
+if not outcome.ok:
+    failed = [r.table for r in outcome.results if r.status != "SUCCESS"]
+    raise RuntimeError(f"gold layer failed for {', '.join(failed)}; see the summary above")
