@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import date
 
+from pydantic import Field
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
@@ -28,7 +29,7 @@ class ProductCatalogParams(StrictModel):
         recent_change_days: a price change counts as recent within this many days before ``as_of``.
     """
 
-    recent_change_days: int = 90
+    recent_change_days: int = Field(default=90, ge=1)
 
 
 @register("silver", ProductCatalogParams)
