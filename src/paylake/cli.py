@@ -1,6 +1,6 @@
 """The ``paylake`` command line: argument parsing only; every command delegates to the library.
 
-Exit codes: 0 success, 1 a table or check failed, 2 bad usage or bad metadata.
+Exit codes: 0 success, 1 a table or check failed, 2 bad usage or bad metadata, 3 the lake is in use by another run.
 """
 
 from __future__ import annotations
@@ -13,9 +13,9 @@ from collections.abc import Sequence
 from datetime import date
 from pathlib import Path
 
-from paylake.errors import InvalidConfigError, PaylakeError, UsageError
+from paylake.errors import InvalidConfigError, LakeLockedError, PaylakeError, UsageError
 
-EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_BUSY = 0, 1, 2, 3
 
 
 def _date(text: str) -> date:
@@ -108,6 +108,7 @@ def _validate(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
+    from paylake.lake.lock import LockOwner, lake_lock
     from paylake.orchestration.runner import LAYERS
     from paylake.runtime.context import PaylakeContext
 
@@ -120,12 +121,13 @@ def _run(args: argparse.Namespace) -> int:
         if layer != "bronze":
             context.derived(layer)  # type: ignore[arg-type]  # LAYERS keys other than bronze are derived layers
     ok, run_id = True, uuid.uuid4().hex[:12]  # one run id for every layer of this command
-    for layer in layers:
-        outcome = LAYERS[layer](context, args.tables, args.as_of, run_id)
-        sys.stdout.write(outcome.summary() + "\n")
-        ok = ok and outcome.ok
-        if not outcome.ok:
-            break  # later layers would read incomplete inputs
+    with lake_lock(context.lake_root, LockOwner.current(run_id, f"paylake run {args.layer}")):
+        for layer in layers:
+            outcome = LAYERS[layer](context, args.tables, args.as_of, run_id)
+            sys.stdout.write(outcome.summary() + "\n")
+            ok = ok and outcome.ok
+            if not outcome.ok:
+                break  # later layers would read incomplete inputs
     if ok and "gold" in layers:
         from paylake.orchestration.scoring import top_accounts
 
@@ -146,13 +148,14 @@ def _score(args: argparse.Namespace) -> int:
 
 
 def _backtest(args: argparse.Namespace) -> int:
+    from paylake.lake.lock import LockOwner, lake_lock
     from paylake.orchestration.backtest import render_report, run_backtest
     from paylake.runtime.context import PaylakeContext
 
     context = PaylakeContext.create(args.env, args.metadata, args.landing, args.lake)
-    report = run_backtest(
-        context, args.start, args.end, args.horizon_days, args.step_days, uuid.uuid4().hex[:12], args.challenger
-    )
+    run_id = uuid.uuid4().hex[:12]
+    with lake_lock(context.lake_root, LockOwner.current(run_id, "paylake backtest")):
+        report = run_backtest(context, args.start, args.end, args.horizon_days, args.step_days, run_id, args.challenger)
     sys.stdout.write(render_report(report) + "\n")
     return EXIT_OK
 
@@ -174,12 +177,14 @@ def _history(args: argparse.Namespace) -> int:
 
 
 def _rollback(args: argparse.Namespace) -> int:
+    from paylake.lake.lock import LockOwner, lake_lock
     from paylake.lake.versions import rollback, table_ref
     from paylake.runtime.context import PaylakeContext
 
     context = PaylakeContext.create(args.env, args.metadata, args.landing, args.lake)
     ref = table_ref(args.table)
-    latest = rollback(context.store, ref, args.version)
+    with lake_lock(context.lake_root, LockOwner.current(uuid.uuid4().hex[:12], f"paylake rollback {ref}")):
+        latest = rollback(context.store, ref, args.version)
     sys.stdout.write(f"restored {ref} to version {args.version} (the restore is version {latest})\n")
     return EXIT_OK
 
@@ -230,6 +235,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (InvalidConfigError, UsageError) as exc:
         sys.stderr.write(f"paylake: {exc}\n")
         return EXIT_USAGE
+    except LakeLockedError as exc:
+        sys.stderr.write(f"paylake: {exc}\n")
+        return EXIT_BUSY
     except PaylakeError as exc:
         if args.verbose:
             raise

@@ -55,3 +55,7 @@ class StorageError(PaylakeError):
 
 class TableStoreError(PaylakeError):
     """A lake table could not be read or written."""
+
+
+class LakeLockedError(PaylakeError):
+    """Another live run holds the lake's lock; names it (exit code 3, so schedulers can retry later)."""

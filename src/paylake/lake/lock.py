@@ -1,0 +1,114 @@
+"""One writer per local lake: a lock file with its owner, so two runs on the same lake never both write.
+
+delta-rs detects conflicting commits on one table, but a run writes many tables and the file log in sequence,
+so two concurrent runs could each load the same file before either logs it. The lock makes a second run exit
+at once with a clear message naming the owner. A lock is stale, and taken over with a warning, when its process
+is gone (same host) or it is older than the timeout. On Databricks, the job's ``max_concurrent_runs: 1`` plays
+this role.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import socket
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+from paylake.errors import LakeLockedError
+
+logger = logging.getLogger(__name__)
+
+LOCK_FILE = "_paylake.lock"
+DEFAULT_TIMEOUT = timedelta(hours=6)
+
+
+@dataclass(frozen=True)
+class LockOwner:
+    """Who holds a lake: enough for an operator to find the process."""
+
+    run_id: str
+    command: str
+    host: str
+    pid: int
+    started_at: str
+
+    @classmethod
+    def current(cls, run_id: str, command: str) -> LockOwner:
+        """The calling process as an owner."""
+        now = datetime.now(timezone.utc).replace(microsecond=0).isoformat()
+        return cls(run_id, command, socket.gethostname(), os.getpid(), now)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _stale(owner: LockOwner, timeout: timedelta) -> str | None:
+    """Why a lock may be taken over, or None while its owner may still be running."""
+    if owner.host == socket.gethostname() and not _alive(owner.pid):
+        return f"its process {owner.pid} is gone"
+    started = datetime.fromisoformat(owner.started_at)
+    if datetime.now(timezone.utc) - started > timeout:
+        return f"it is older than {timeout}"
+    return None
+
+
+def _read(path: Path) -> LockOwner | None:
+    try:
+        return LockOwner(**json.loads(path.read_text()))
+    except FileNotFoundError:
+        return None
+    except (ValueError, TypeError):  # a torn or foreign file: treat as held by an unknown, long-gone owner
+        return LockOwner("unknown", "unknown", "unknown", -1, "1970-01-01T00:00:00+00:00")
+
+
+@contextmanager
+def lake_lock(lake_root: str | Path, owner: LockOwner, timeout: timedelta = DEFAULT_TIMEOUT) -> Iterator[None]:
+    """Hold the lake's lock for the duration of the block (local lakes only; other roots are not locked).
+
+    Raises:
+        LakeLockedError: another live run holds the lock; names it and the lock file.
+    """
+    if "://" in str(lake_root):
+        yield
+        return
+    path = Path(lake_root) / LOCK_FILE
+    path.parent.mkdir(parents=True, exist_ok=True)
+    for _ in range(2):  # a stale lock is removed once, then taken like a free one
+        try:
+            descriptor = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+        except FileExistsError:
+            holder = _read(path)
+            if holder is None:
+                continue  # released between our attempt and the read
+            reason = _stale(holder, timeout)
+            if reason is None:
+                raise LakeLockedError(
+                    f"lake {lake_root} is in use by run {holder.run_id} ({holder.command}, pid {holder.pid} on "
+                    f"{holder.host}, started {holder.started_at}); wait for it to finish, or delete {path} if "
+                    "that process is gone"
+                ) from None
+            logger.warning("taking over the lock of run %s on %s: %s", holder.run_id, lake_root, reason)
+            path.unlink(missing_ok=True)
+            continue
+        with os.fdopen(descriptor, "w") as handle:
+            json.dump(asdict(owner), handle)
+        break
+    else:
+        raise LakeLockedError(f"lake {lake_root}: could not take the lock {path}; another run keeps taking it")
+    try:
+        yield
+    finally:
+        if _read(path) == owner:
+            path.unlink(missing_ok=True)
