@@ -75,6 +75,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _paths(backtest)
 
+    maintain = commands.add_parser("maintain", help="archive SCD2 versions past retention, vacuum old files")
+    maintain.add_argument("--as-of", type=_date, required=True, help="maintenance date YYYY-MM-DD")
+    maintain.add_argument("--no-vacuum", action="store_true", help="archive only; keep every data file")
+    _paths(maintain)
+
     uc_sql = commands.add_parser("uc-sql", help="print Unity Catalog DDL: schemas, tables, PII masks, grants")
     _paths(uc_sql)
 
@@ -189,6 +194,20 @@ def _rollback(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _maintain(args: argparse.Namespace) -> int:
+    from paylake.lake.lock import LockOwner, lake_lock
+    from paylake.orchestration.maintain import maintain
+    from paylake.runtime.context import PaylakeContext
+
+    context = PaylakeContext.create(args.env, args.metadata, args.landing, args.lake)
+    with lake_lock(context.lake_root, LockOwner.current(uuid.uuid4().hex[:12], "paylake maintain")):
+        results = maintain(context, args.as_of, vacuum=not args.no_vacuum)
+    sys.stdout.write(f"{'table':<44}{'archived':>10}{'kept':>10}{'files vacuumed':>16}\n")
+    for r in results:
+        sys.stdout.write(f"{r.table:<44}{r.archived:>10}{r.kept:>10}{r.vacuumed_files:>16}\n")
+    return EXIT_OK
+
+
 def _uc_sql(args: argparse.Namespace) -> int:
     from paylake.lake.unity_catalog import lake_schemas, render, uc_statements
     from paylake.runtime.context import PaylakeContext
@@ -219,6 +238,7 @@ COMMANDS = {
     "rollback": _rollback,
     "score": _score,
     "backtest": _backtest,
+    "maintain": _maintain,
     "uc-sql": _uc_sql,
     "generate": _generate,
 }

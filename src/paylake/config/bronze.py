@@ -56,6 +56,17 @@ class ScdConfig(StrictModel):
     compare_columns: list[Identifier] = Field(min_length=1)
 
 
+class RetentionConfig(StrictModel):
+    """How long closed SCD2 versions stay in the table before ``paylake maintain`` moves them to the archive.
+
+    Attributes:
+        archive_after_days: versions closed more than this many days before the maintenance date move to
+            ``bronze.<table>_archive``. Current rows and each key's latest version always stay.
+    """
+
+    archive_after_days: int = Field(ge=1)
+
+
 class BronzeTableConfig(StrictModel):
     """A landing feed historised into a bronze Delta table with SCD Type 2."""
 
@@ -70,6 +81,7 @@ class BronzeTableConfig(StrictModel):
     depends_on: list[Identifier] = Field(default_factory=list)
     source: SourceConfig = Field(default_factory=SourceConfig)
     quality: QualityConfig = Field(default_factory=QualityConfig)
+    retention: RetentionConfig | None = None
 
     @property
     def column_names(self) -> list[str]:

@@ -67,3 +67,4 @@ class EnvironmentConfig(StrictModel):
     spark: SparkConfig = Field(default_factory=SparkConfig)
     databricks: DatabricksConfig | None = None
     cloudwatch: CloudWatchConfig = Field(default_factory=CloudWatchConfig)
+    vacuum_retention_hours: int = Field(default=168, ge=0)  # `paylake maintain` keeps 7 days of time travel

@@ -117,3 +117,9 @@ class DeltaRsStore(TableStore):
 
     def restore(self, ref: TableRef, version: int) -> None:
         self._table(ref).restore(version)
+
+    def vacuum(self, ref: TableRef, retention_hours: int) -> int:
+        removed = self._table(ref).vacuum(
+            retention_hours=retention_hours, dry_run=False, enforce_retention_duration=False
+        )
+        return len(removed)

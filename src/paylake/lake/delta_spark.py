@@ -86,3 +86,8 @@ class DeltaSparkStore(TableStore):
 
     def restore(self, ref: TableRef, version: int) -> None:
         self.spark.sql(f"RESTORE TABLE {self.full_name(ref)} TO VERSION AS OF {int(version)}")
+
+    def vacuum(self, ref: TableRef, retention_hours: int) -> int:
+        # Below Delta's 7-day default, Databricks also needs retentionDurationCheck disabled by the admin.
+        result = self.spark.sql(f"VACUUM {self.full_name(ref)} RETAIN {int(retention_hours)} HOURS").collect()
+        return len(result)

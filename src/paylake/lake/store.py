@@ -130,3 +130,10 @@ class TableStore(ABC):
     @abstractmethod
     def restore(self, ref: TableRef, version: int) -> None:
         """Restore the table's content to an earlier version, as a new commit (history is kept)."""
+
+    @abstractmethod
+    def vacuum(self, ref: TableRef, retention_hours: int) -> int:
+        """Delete data files no version younger than ``retention_hours`` references; returns how many.
+
+        Time travel to versions older than the retention stops working; the current content never changes.
+        """

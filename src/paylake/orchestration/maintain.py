@@ -1,0 +1,78 @@
+"""`paylake maintain`: archive old SCD2 versions per each bronze table's retention, then vacuum every table.
+
+Archiving is two commits that are safe to repeat: the old versions are merged into ``bronze.<table>_archive``
+(inserted only if not already there), then the table is rewritten without them. A crash between the two leaves
+the versions in both places, and the next run finishes the move. Current rows are never touched.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import date, timedelta
+
+from paylake.bronze.retention import split_for_archive
+from paylake.bronze.scd2 import RECORD_VERSION
+from paylake.lake.store import MergeSpec, TableRef
+from paylake.runtime.context import PaylakeContext
+from paylake.silver.point_in_time import end_of_day
+
+logger = logging.getLogger(__name__)
+
+OPS_TABLES = ("ingested_files", "pipeline_runs", "dq_metrics", "backtest_results")
+
+
+@dataclass
+class MaintainResult:
+    """What maintenance did to one table."""
+
+    table: str
+    archived: int = 0
+    kept: int = 0
+    vacuumed_files: int = 0
+
+
+def archive_old_versions(context: PaylakeContext, as_of: date) -> list[MaintainResult]:
+    """Move versions closed more than ``retention.archive_after_days`` before ``as_of`` to the archive tables."""
+    results = []
+    for table, config in sorted(context.bronze.tables.items()):
+        ref = TableRef("bronze", table)
+        if config.retention is None or not context.store.exists(ref):
+            continue
+        cutoff = end_of_day(as_of - timedelta(days=config.retention.archive_after_days))
+        history = context.store.read(ref).persist()
+        try:
+            kept, old = split_for_archive(history, config.primary_key, cutoff)
+            result = MaintainResult(f"bronze.{table}", archived=old.count(), kept=kept.count())
+            if result.archived:
+                match = " AND ".join(f"t.{c} = s.{c}" for c in [*config.primary_key, RECORD_VERSION])
+                context.store.merge(TableRef("bronze", f"{table}_archive"), old, MergeSpec(match), config.partition_by)
+                context.store.overwrite(ref, kept, config.partition_by)
+        finally:
+            history.unpersist()
+        logger.info("bronze.%s: %d versions archived, %d kept", table, result.archived, result.kept)
+        results.append(result)
+    return results
+
+
+def lake_tables(context: PaylakeContext) -> list[TableRef]:
+    """Every table paylake may have written, per the metadata (those that exist)."""
+    refs = [TableRef("ops", t) for t in OPS_TABLES]
+    for table in context.bronze.tables:
+        refs += [TableRef("bronze", name) for name in (table, f"{table}_quarantine", f"{table}_archive")]
+    for layer in ("silver", "gold"):
+        for table in context.derived(layer).tables:
+            refs += [TableRef(layer, table), TableRef(layer, f"{table}_quarantine")]
+    return [ref for ref in refs if context.store.exists(ref)]
+
+
+def maintain(context: PaylakeContext, as_of: date, vacuum: bool = True) -> list[MaintainResult]:
+    """Archive per retention, then (unless ``vacuum`` is false) vacuum every table with the environment's
+    ``vacuum_retention_hours``."""
+    results = {r.table: r for r in archive_old_versions(context, as_of)}
+    if vacuum:
+        hours = context.environment.vacuum_retention_hours
+        for ref in lake_tables(context):
+            result = results.setdefault(str(ref), MaintainResult(str(ref)))
+            result.vacuumed_files = context.store.vacuum(ref, hours)
+    return list(results.values())
