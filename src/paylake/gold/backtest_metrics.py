@@ -28,13 +28,20 @@ def _check(scores: Sequence[object], outcomes: Sequence[bool]) -> None:
         raise ValueError(f"{len(scores)} scores but {len(outcomes)} outcomes")
 
 
-def auc(scores: Sequence[float], outcomes: Sequence[bool]) -> float | None:
-    """Probability that a late account scores higher than an on-time one (ties count half); None without both."""
+def _classes(scores: Sequence[float], outcomes: Sequence[bool]) -> tuple[int, int] | None:
+    """(late, on time) counts, or None when one class is missing (a ranking metric is then undefined)."""
     _check(scores, outcomes)
     positives = sum(outcomes)
     negatives = len(outcomes) - positives
-    if not positives or not negatives:
+    return (positives, negatives) if positives and negatives else None
+
+
+def auc(scores: Sequence[float], outcomes: Sequence[bool]) -> float | None:
+    """Probability that a late account scores higher than an on-time one (ties count half); None without both."""
+    classes = _classes(scores, outcomes)
+    if classes is None:
         return None
+    positives, negatives = classes
     ordered = sorted(zip(scores, outcomes, strict=True), key=lambda pair: pair[0])
     rank_sum, position = 0.0, 0
     for _, tied in groupby(ordered, key=lambda pair: pair[0]):
@@ -47,11 +54,10 @@ def auc(scores: Sequence[float], outcomes: Sequence[bool]) -> float | None:
 
 def ks(scores: Sequence[float], outcomes: Sequence[bool]) -> float | None:
     """Kolmogorov-Smirnov statistic: max |share of late accounts - share of on-time ones| scoring at least s."""
-    _check(scores, outcomes)
-    positives = sum(outcomes)
-    negatives = len(outcomes) - positives
-    if not positives or not negatives:
+    classes = _classes(scores, outcomes)
+    if classes is None:
         return None
+    positives, negatives = classes
     ordered = sorted(zip(scores, outcomes, strict=True), key=lambda pair: -pair[0])
     late_seen = on_time_seen = 0
     best = 0.0
