@@ -128,10 +128,12 @@ def _validate(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
+    from paylake.orchestration.progress import Progress
     from paylake.orchestration.runner import LAYERS
     from paylake.runtime.context import PaylakeContext
 
     context = PaylakeContext.create(args.env, args.metadata, args.landing, args.lake)
+    context.progress = Progress(sys.stderr)
     layers = list(LAYERS) if args.layer == "all" else [args.layer]
     if len(layers) > 1 and args.tables != "all":
         raise UsageError("--tables selects tables of one layer; name the layer instead of 'all'")
