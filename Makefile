@@ -13,7 +13,7 @@ AIRFLOW_VENV ?= .venv-airflow
 AIRFLOW_PINS := apache-airflow==2.10.5 apache-airflow-providers-databricks==7.7.5
 AIRFLOW_STAMP := $(AIRFLOW_VENV)/.installed-$(shell echo '$(AIRFLOW_PINS)' | cksum | cut -d' ' -f1)
 
-.PHONY: setup airflow-env demo test lint check-prereqs sample clean
+.PHONY: setup airflow-env browser demo test lint check-prereqs sample clean
 
 check-prereqs:
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "paylake: '$(PYTHON)' not found; install Python 3.10+ (set PYTHON=... to choose one)." >&2; exit 1; }
@@ -41,10 +41,20 @@ $(AIRFLOW_STAMP):
 
 airflow-env: check-prereqs $(AIRFLOW_STAMP)
 
+# Headless Chromium (Debian package) for the dashboard's browser test.
+browser:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ]; then SUDO=; elif command -v sudo >/dev/null 2>&1; then SUDO=sudo; else \
+	    echo "paylake: the dashboard test needs Chromium; install the Debian package 'chromium' (as root)." >&2; exit 1; fi; \
+	  echo "installing Debian chromium for the dashboard browser test"; \
+	  $$SUDO apt-get install -y -q chromium >/dev/null 2>&1 || { $$SUDO apt-get update -q >/dev/null && $$SUDO apt-get install -y -q chromium >/dev/null; } || { \
+	    echo "paylake: could not install Chromium with apt-get; install the Debian package 'chromium'." >&2; exit 1; }; }
+
 demo: setup
 	$(VENV)/bin/paylake run all --env local --as-of $(AS_OF) --lake $(LAKE)
+	$(VENV)/bin/paylake dashboard --lake $(LAKE) --out build/dashboard.html
 
-test: setup airflow-env
+test: setup airflow-env browser
 	PAYLAKE_AIRFLOW_PYTHON=$(AIRFLOW_VENV)/bin/python $(PY) -m pytest $(PYTEST_ARGS)
 
 lint: setup

@@ -79,6 +79,25 @@ def build_parser() -> argparse.ArgumentParser:
     maintain.add_argument("--as-of", type=_date, required=True, help="maintenance date YYYY-MM-DD")
     maintain.add_argument("--no-vacuum", action="store_true", help="archive only; keep every data file")
     _paths(maintain)
+    sql = commands.add_parser("sql", help="run SQL on the local lakehouse (DuckDB; tables as <layer>.<table>)")
+    sql.add_argument("query", nargs="?", help="the SQL text (or use -f)")
+    sql.add_argument("-f", "--file", help="read the SQL from this file")
+    sql.add_argument("--format", choices=["table", "csv", "json"], default="table")
+    _paths(sql)
+
+    dashboard = commands.add_parser("dashboard", help="write the payment-health dashboard as one HTML file")
+    dashboard.add_argument("--out", default="build/dashboard.html", help="output file (build/dashboard.html)")
+    dashboard.add_argument("--score-date", type=_date, help="score date to show (default: the latest)")
+    _paths(dashboard)
+
+    runs = commands.add_parser("runs", help="recent runs from ops.pipeline_runs: status, duration, rows, rejects")
+    runs.add_argument("--limit", type=int, default=20)
+    _paths(runs)
+
+    quarantine = commands.add_parser("quarantine", help="a table's rejected rows grouped by rule, with examples")
+    quarantine.add_argument("table", help="<layer>.<table> (bronze when no layer is given), e.g. invoices")
+    quarantine.add_argument("--examples", type=int, default=3, help="example rows per rule (3)")
+    _paths(quarantine)
 
     uc_sql = commands.add_parser("uc-sql", help="print Unity Catalog DDL: schemas, tables, PII masks, grants")
     _paths(uc_sql)
@@ -114,10 +133,12 @@ def _validate(args: argparse.Namespace) -> int:
 
 def _run(args: argparse.Namespace) -> int:
     from paylake.lake.lock import LockOwner, lake_lock
+    from paylake.orchestration.progress import Progress
     from paylake.orchestration.runner import LAYERS
     from paylake.runtime.context import PaylakeContext
 
     context = PaylakeContext.create(args.env, args.metadata, args.landing, args.lake)
+    context.progress = Progress(sys.stderr)
     layers = list(LAYERS) if args.layer == "all" else [args.layer]
     if len(layers) > 1 and args.tables != "all":
         raise UsageError("--tables selects tables of one layer; name the layer instead of 'all'")
@@ -208,6 +229,52 @@ def _maintain(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _lake_root(args: argparse.Namespace) -> str:
+    from paylake.runtime.context import PaylakeContext
+
+    return PaylakeContext.create(args.env, args.metadata, args.landing, args.lake).lake_root
+
+
+def _sql(args: argparse.Namespace) -> int:
+    from paylake.analytics.lake_sql import render, run_query
+
+    if bool(args.query) == bool(args.file):
+        raise UsageError("give the SQL either as an argument or with -f FILE")
+    source, text = ("query", args.query) if args.query else (args.file, _read_sql(args.file))
+    sys.stdout.write(render(run_query(_lake_root(args), text, source), args.format) + "\n")
+    return EXIT_OK
+
+
+def _read_sql(path: str) -> str:
+    try:
+        return Path(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise UsageError(f"{path}: cannot read: {exc.strerror}") from None
+
+
+def _dashboard(args: argparse.Namespace) -> int:
+    from paylake.analytics.dashboard import write_dashboard
+
+    path = write_dashboard(_lake_root(args), args.out, args.score_date)
+    sys.stdout.write(f"Dashboard: {path} (open it in a browser; it needs no network)\n")
+    return EXIT_OK
+
+
+def _runs(args: argparse.Namespace) -> int:
+    from paylake.analytics.lake_sql import render
+    from paylake.analytics.reports import recent_runs
+
+    sys.stdout.write(render(recent_runs(_lake_root(args), args.limit)) + "\n")
+    return EXIT_OK
+
+
+def _quarantine(args: argparse.Namespace) -> int:
+    from paylake.analytics.reports import quarantine_summary
+
+    sys.stdout.write(quarantine_summary(_lake_root(args), args.table, args.examples) + "\n")
+    return EXIT_OK
+
+
 def _uc_sql(args: argparse.Namespace) -> int:
     from paylake.lake.unity_catalog import lake_schemas, render, uc_statements
     from paylake.runtime.context import PaylakeContext
@@ -239,6 +306,10 @@ COMMANDS = {
     "score": _score,
     "backtest": _backtest,
     "maintain": _maintain,
+    "sql": _sql,
+    "dashboard": _dashboard,
+    "runs": _runs,
+    "quarantine": _quarantine,
     "uc-sql": _uc_sql,
     "generate": _generate,
 }

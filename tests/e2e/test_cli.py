@@ -46,6 +46,9 @@ def test_run_bronze_on_the_sample_then_rerun_changes_nothing(repo: Path, tmp_pat
     details = re.search(r"^invoice_details\s+SUCCESS\s+(\d+)\s+(\d+)\s+(\d+)", silver, re.M)
     assert details and int(details.group(1)) == int(details.group(2)) + int(details.group(3)) > 5000
     assert DeltaTable(str(lake / "silver" / "invoice_details")).to_pyarrow_table().num_rows == int(details.group(2))
+    # Progress goes to stderr, one start and one result line per table (not a terminal here).
+    assert re.search(r"^\[silver 3/4\] invoice_details: SUCCESS [\d,]+ rows read, .* rows/s\)$", again.stderr, re.M)
+    assert "[gold 1/3] customer_payment_metrics: running" in again.stderr
     # ... then gold, ending with the ten riskiest accounts.
     gold = again.stdout[again.stdout.index("GOLD LAYER SUMMARY") :]
     assert re.search(r"Total Tables: 3\n  Success: 3\n  Failed: 0\n  Skipped: 0", gold), gold

@@ -51,3 +51,18 @@ def test_every_notebook_widget_variable_and_environment_exists(bundle: dict[str,
     for target in bundle["targets"].values():
         environment = target["variables"]["environment"]
         assert (repo / "metadata" / "environments" / f"{environment}.yaml").is_file(), environment
+
+
+def test_the_dashboard_resource_reads_the_environments_gold_schema(bundle: dict[str, Any], repo: Path) -> None:
+    dashboard = bundle["resources"]["dashboards"]["payment_health"]
+    assert (repo / dashboard["file_path"]).is_file() and dashboard["file_path"].endswith(".lvdash.json")
+    assert dashboard["warehouse_id"] == "${var.warehouse_id}"
+    assert (dashboard["dataset_catalog"], dashboard["dataset_schema"]) == ("${var.catalog}", "${var.gold_schema}")
+    defaults = {name: spec.get("default") for name, spec in bundle["variables"].items()}
+    for target in bundle["targets"].values():
+        variables = {**defaults, **target["variables"]}
+        environment = yaml.safe_load(
+            (repo / "metadata" / "environments" / f"{variables['environment']}.yaml").read_text()
+        )
+        assert variables["catalog"] == environment["databricks"]["catalog"], target
+        assert variables["gold_schema"] == environment["databricks"]["schemas"]["gold"], target

@@ -92,8 +92,10 @@ def run_layer(
     results: list[TableResult] = []
     with context.cloudwatch.layer_run(run.run_id, layer):
         not_ok: set[str] = set()
-        for table in order:
+        for index, table in enumerate(order, 1):
+            context.progress.started(layer, table, index, len(order))
             result = _run_one(context, layer, table, dependencies[table] & not_ok, run_table, run)
+            context.progress.finished(layer, result, index, len(order))
             if result.status != "SUCCESS":
                 not_ok.add(table)
             results.append(result)

@@ -27,6 +27,7 @@ from paylake.lake.delta_rs import DeltaRsStore
 from paylake.lake.delta_spark import DeltaSparkStore
 from paylake.lake.store import TableStore
 from paylake.observability.cloudwatch import CloudWatch, Secrets
+from paylake.orchestration.progress import Progress
 from paylake.runtime.secrets import EnvSecrets
 from paylake.runtime.spark import local_spark
 
@@ -57,6 +58,7 @@ class PaylakeContext:
         landing_root: landing zone (the environment's, unless overridden).
         lake_root: lake root (the environment's, unless overridden).
         spark_session: a session to use instead of starting one (Databricks, tests).
+        progress: where table progress goes (silent unless the CLI sets it).
     """
 
     environment: EnvironmentConfig
@@ -65,6 +67,7 @@ class PaylakeContext:
     lake_root: str
     spark_session: SparkSession | None = field(default=None, repr=False)
     secrets: Secrets = field(default_factory=EnvSecrets, repr=False)
+    progress: Progress = field(default_factory=Progress.silent, repr=False)
     _derived: dict[str, DerivedMetadata] = field(default_factory=dict, init=False, repr=False)
 
     @classmethod

@@ -1,0 +1,1 @@
+"""Analyst and operator views of the local lakehouse: SQL, run and quarantine reports, the HTML dashboard."""

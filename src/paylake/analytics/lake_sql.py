@@ -1,0 +1,140 @@
+"""SQL over the local lakehouse with DuckDB: every Delta table as ``<layer>.<table>``, read through delta-rs.
+
+No Spark is started, so a query answers in about a second. Only the tables a query names are loaded (as Arrow
+tables: DuckDB's filter pushdown into delta-rs' Arrow datasets fails on string filters with this pyarrow, so
+paylake does not register the lazy datasets). On Databricks, analysts use Databricks SQL on the same tables in
+Unity Catalog instead.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import duckdb
+from deltalake import DeltaTable
+
+from paylake.errors import UsageError
+
+LAYERS = ("bronze", "silver", "gold", "ops")
+
+
+@dataclass(frozen=True)
+class QueryResult:
+    """Column names and rows of a query."""
+
+    columns: list[str]
+    rows: list[tuple[Any, ...]]
+
+
+def lake_tables(lake_root: str | Path) -> dict[str, Path]:
+    """Every Delta table under a local lake root, as ``<layer>.<table>`` -> its folder.
+
+    Raises:
+        UsageError: the lake root is not a local folder.
+    """
+    root = Path(lake_root)
+    if "://" in str(lake_root) or not root.is_dir():
+        raise UsageError(f"lake {lake_root} is not a local folder; run the pipeline first (e.g. make demo)")
+    return {
+        f"{layer}.{table.name}": table
+        for layer in LAYERS
+        if (root / layer).is_dir()
+        for table in sorted((root / layer).iterdir())
+        if (table / "_delta_log").is_dir()
+    }
+
+
+_REFERENCE = re.compile(r'"?\b(bronze|silver|gold|ops)"?\."?([a-z][a-z0-9_]*)"?', re.IGNORECASE)
+
+
+def connect(lake_root: str | Path, sql: str) -> duckdb.DuckDBPyConnection:
+    """An in-memory DuckDB connection where every table ``sql`` names is the view ``<layer>.<table>``."""
+    tables = lake_tables(lake_root)
+    connection = duckdb.connect(":memory:")
+    for layer in LAYERS:
+        connection.execute(f'CREATE SCHEMA IF NOT EXISTS "{layer}"')
+    for layer, table in {(m.group(1).lower(), m.group(2).lower()) for m in _REFERENCE.finditer(sql)}:
+        folder = tables.get(f"{layer}.{table}")
+        if folder is None:
+            continue  # DuckDB reports it, and query() lists the tables there are
+        relation = f"_{layer}__{table}"
+        connection.register(relation, DeltaTable(str(folder)).to_pyarrow_table())
+        connection.execute(f'CREATE VIEW "{layer}"."{table}" AS SELECT * FROM "{relation}"')
+    return connection
+
+
+def run_query(lake_root: str | Path, sql: str, source: str = "query") -> QueryResult:
+    """Run ``sql`` on the lake (the last statement's rows are returned).
+
+    Raises:
+        UsageError: bad SQL or an unknown table; names ``source`` (e.g. the .sql file) and lists the tables.
+    """
+    connection = connect(lake_root, sql)
+    try:
+        cursor = connection.execute(sql)
+    except duckdb.CatalogException as exc:
+        known = ", ".join(lake_tables(lake_root)) or "none (run the pipeline first)"
+        raise UsageError(f"{source}: {_first_line(exc)}; tables: {known}") from None
+    except duckdb.Error as exc:
+        raise UsageError(f"{source}: {_first_line(exc)}") from None
+    if cursor.description is None:
+        return QueryResult([], [])
+    return QueryResult([d[0] for d in cursor.description], cursor.fetchall())
+
+
+def _first_line(exc: Exception) -> str:
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+
+
+def _text(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        return f"{value:.4f}".rstrip("0").rstrip(".") if value == value else "NaN"
+    if isinstance(value, datetime | date | Decimal):
+        return str(value)
+    if isinstance(value, list | tuple | dict):
+        return json.dumps(value, default=str)
+    return str(value)
+
+
+def render(result: QueryResult, fmt: str = "table", max_width: int = 60) -> str:
+    """The rows as an aligned table (numbers right-aligned, long values cut), CSV or JSON (one object per row)."""
+    if fmt == "json":
+        return json.dumps([dict(zip(result.columns, row, strict=True)) for row in result.rows], default=str, indent=1)
+    if fmt == "csv":
+        out = io.StringIO()
+        writer = csv.writer(out, lineterminator="\n")
+        writer.writerow(result.columns)
+        writer.writerows([[_text(v) for v in row] for row in result.rows])
+        return out.getvalue().rstrip("\n")
+    cells = [[_cut(_text(v), max_width) for v in row] for row in result.rows]
+    widths = [max([len(c)] + [len(row[i]) for row in cells]) for i, c in enumerate(result.columns)]
+    numeric = [
+        all(isinstance(row[i], int | float | Decimal) or row[i] is None for row in result.rows)
+        for i in range(len(result.columns))
+    ]
+
+    def line(values: Sequence[str]) -> str:
+        return "  ".join(
+            v.rjust(w) if n else v.ljust(w) for v, w, n in zip(values, widths, numeric, strict=True)
+        ).rstrip()
+
+    lines = [line(result.columns), "  ".join("-" * w for w in widths)]
+    lines += [line(row) for row in cells]
+    lines.append(f"({len(result.rows)} row{'s' if len(result.rows) != 1 else ''})")
+    return "\n".join(lines)
+
+
+def _cut(text: str, width: int) -> str:
+    text = text.replace("\n", " ")
+    return text if len(text) <= width else text[: width - 3] + "..."

@@ -1,0 +1,70 @@
+"""Operator reports without SQL: recent runs from ops.pipeline_runs, rejected rows by rule from a quarantine."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from deltalake import DeltaTable
+
+from paylake.analytics.lake_sql import QueryResult, lake_tables, run_query
+from paylake.errors import UsageError
+from paylake.lineage import SOURCE_FILE, SOURCE_ROW
+
+RUNS_SQL = """
+SELECT run_id, layer, any_value(as_of) AS as_of, min(started_at) AS started_at,
+       CASE WHEN bool_or(status = 'FAILED') THEN 'FAILED'
+            WHEN bool_or(status = 'SKIPPED') THEN 'PARTIAL' ELSE 'SUCCESS' END AS status,
+       round(sum(seconds), 1) AS seconds, count(*) AS tables,
+       sum(CASE WHEN status <> 'SUCCESS' THEN 1 ELSE 0 END) AS not_ok,
+       sum(rows_read) AS rows_read, sum(rows_loaded) AS rows_loaded, sum(rows_rejected) AS rows_rejected
+FROM ops.pipeline_runs
+GROUP BY run_id, layer
+ORDER BY started_at DESC, CASE layer WHEN 'bronze' THEN 1 WHEN 'silver' THEN 2 WHEN 'gold' THEN 3 ELSE 4 END DESC
+LIMIT {limit}
+"""
+
+
+def recent_runs(lake_root: str | Path, limit: int = 20) -> QueryResult:
+    """The latest ``limit`` layer runs, newest first: status, duration, tables and row counts."""
+    return run_query(lake_root, RUNS_SQL.format(limit=int(limit)), "ops.pipeline_runs")
+
+
+def quarantine_table(name: str) -> tuple[str, str]:
+    """``<layer>.<table>`` (bronze when no layer is given) -> (layer, quarantine table name)."""
+    layer, _, table = name.rpartition(".")
+    table = table if table.endswith("_quarantine") else f"{table}_quarantine"
+    return layer or "bronze", table
+
+
+def quarantine_summary(lake_root: str | Path, name: str, examples: int = 3) -> str:
+    """Rejected rows of a table's quarantine grouped by rule, with up to ``examples`` rows each (where and why).
+
+    Raises:
+        UsageError: the quarantine table does not exist (names the ones that do).
+    """
+    layer, table = quarantine_table(name)
+    tables = lake_tables(lake_root)
+    if f"{layer}.{table}" not in tables:
+        found = [t for t in tables if t.endswith("_quarantine")]
+        raise UsageError(f"no quarantine table {layer}.{table}; quarantines: {', '.join(found) or 'none yet'}")
+    columns = DeltaTable(str(tables[f"{layer}.{table}"])).schema().to_arrow().names
+    full = f'"{layer}"."{table}"'
+    where = f"{SOURCE_FILE} || ':' || {SOURCE_ROW}" if {SOURCE_FILE, SOURCE_ROW} <= set(columns) else "'output row'"
+    total = run_query(lake_root, f"SELECT count(*) FROM {full}").rows[0][0]
+    by_rule = run_query(
+        lake_root,
+        f"""
+        WITH failures AS (SELECT unnest(_dq_rules) AS rule, {where} AS location, _dq_reason AS reason FROM {full}),
+        ranked AS (SELECT *, row_number() OVER (PARTITION BY rule ORDER BY location) AS n,
+                          count(*) OVER (PARTITION BY rule) AS failed FROM failures)
+        SELECT rule, failed, location, reason FROM ranked WHERE n <= {int(examples)} ORDER BY failed DESC, rule, n
+        """,
+    ).rows
+    lines = [f"{layer}.{table}: {total} rejected row{'s' if total != 1 else ''}"]
+    current = None
+    for rule, failed, location, reason in by_rule:
+        if rule != current:
+            lines.append(f"  {rule}: {failed} row{'s' if failed != 1 else ''}")
+            current = rule
+        lines.append(f"    {location}  {reason}")
+    return "\n".join(lines)

@@ -1,0 +1,35 @@
+"""Progress lines: plain when not on a terminal, a ticking line replaced by the result on one."""
+
+from __future__ import annotations
+
+import io
+import re
+import time
+
+from paylake.orchestration.progress import Progress
+from paylake.orchestration.results import TableResult
+
+
+def test_plain_lines_when_not_interactive() -> None:
+    stream = io.StringIO()
+    progress = Progress(stream)  # a StringIO is no TTY
+    progress.started("silver", "invoice_details", 3, 4)
+    result = TableResult("invoice_details", rows_read=6028, rows_loaded=6020, rows_rejected=8, seconds=4.0)
+    progress.finished("silver", result, 3, 4)
+    assert stream.getvalue().splitlines() == [
+        "[silver 3/4] invoice_details: running",
+        "[silver 3/4] invoice_details: SUCCESS 6,028 rows read, 6,020 loaded, 8 rejected in 4.0 s (1,507 rows/s)",
+    ]
+
+
+def test_a_terminal_line_ticks_then_shows_the_result() -> None:
+    stream = io.StringIO()
+    progress = Progress(stream, interactive=True)
+    progress.started("gold", "customer_payment_metrics", 1, 3)
+    time.sleep(1.2)
+    progress.finished("gold", TableResult("customer_payment_metrics", status="FAILED", seconds=1.2), 1, 3)
+    text = stream.getvalue()
+    assert re.search(r"\r\[gold 1/3\] customer_payment_metrics: running \d s", text)
+    assert text.endswith(
+        "\r[gold 1/3] customer_payment_metrics: FAILED 0 rows read, 0 loaded, 0 rejected in 1.2 s\x1b[K\n"
+    )
