@@ -88,6 +88,7 @@ def build_parser() -> argparse.ArgumentParser:
     dashboard = commands.add_parser("dashboard", help="write the payment-health dashboard as one HTML file")
     dashboard.add_argument("--out", default="build/dashboard.html", help="output file (build/dashboard.html)")
     dashboard.add_argument("--score-date", type=_date, help="score date to show (default: the latest)")
+    dashboard.add_argument("--screenshot", help="also write a PNG of the page rendered by headless Chromium")
     _paths(dashboard)
 
     runs = commands.add_parser("runs", help="recent runs from ops.pipeline_runs: status, duration, rows, rejects")
@@ -148,6 +149,7 @@ def _run(args: argparse.Namespace) -> int:
             context.derived(layer)  # type: ignore[arg-type]  # LAYERS keys other than bronze are derived layers
     ok, run_id = True, uuid.uuid4().hex[:12]  # one run id for every layer of this command
     with lake_lock(context.lake_root, LockOwner.current(run_id, f"paylake run {args.layer}")):
+        _ = context.spark  # start it now, so no table's time includes the start-up
         for layer in layers:
             outcome = LAYERS[layer](context, args.tables, args.as_of, run_id)
             sys.stdout.write(outcome.summary() + "\n")
@@ -257,6 +259,10 @@ def _dashboard(args: argparse.Namespace) -> int:
 
     path = write_dashboard(_lake_root(args), args.out, args.score_date)
     sys.stdout.write(f"Dashboard: {path} (open it in a browser; it needs no network)\n")
+    if args.screenshot:
+        from paylake.analytics.browser import screenshot
+
+        sys.stdout.write(f"Screenshot: {screenshot(path, Path(args.screenshot))}\n")
     return EXIT_OK
 
 

@@ -7,15 +7,14 @@ import csv
 import io
 import json
 import re
-import shutil
-import subprocess
 from pathlib import Path
 
 import pytest
 from deltalake import DeltaTable
 from pyspark.sql import SparkSession
 
-from paylake.analytics.dashboard import CHARTS, write_dashboard
+from paylake.analytics import browser
+from paylake.analytics.dashboard import CHARTS, ERROR_HOOK, write_dashboard
 from paylake.analytics.lake_sql import render, run_query
 from paylake.analytics.reports import quarantine_summary, recent_runs
 from paylake.errors import UsageError
@@ -23,18 +22,6 @@ from paylake.lake.delta_rs import DeltaRsStore
 from paylake.lake.store import TableRef
 
 from .conftest import SAMPLE_AS_OF, SampleLake
-
-CHROMIUM_FLAGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--virtual-time-budget=15000",
-]
 
 
 @pytest.mark.parametrize("name", sorted(p.name for p in (Path(__file__).parents[2] / "sql").glob("*.sql")))
@@ -89,41 +76,27 @@ def test_runs_and_quarantine_reports(sample_lake: SampleLake) -> None:
 
 
 def test_dashboard_renders_in_headless_chromium(sample_lake: SampleLake, repo: Path, tmp_path: Path) -> None:
-    chromium = shutil.which("chromium")
-    assert chromium, "the dashboard test needs Chromium: run `make browser` (Debian package chromium)"
+    assert browser.chromium(), "the dashboard test needs Chromium: run `make browser` (Debian package chromium)"
     page = write_dashboard(sample_lake.root, tmp_path / "dashboard.html")
     text = page.read_text()
     assert f"Score date {SAMPLE_AS_OF}" in text and "<script src=" not in text  # self-contained: nothing to fetch
-    profile = ["--user-data-dir=" + str(tmp_path / "profile"), "--enable-logging=stderr", "--v=0"]
-    run = subprocess.run(
-        [chromium, *CHROMIUM_FLAGS, *profile, "--dump-dom", page.as_uri()], capture_output=True, text=True, timeout=120
-    )
-    assert run.returncode == 0, run.stderr[-2000:]
-    dom = run.stdout
+    dom, console = browser.dump_dom(page)
     assert 'data-js-errors="0"' in dom, "the page reported script errors"
-    assert not re.search(r"CONSOLE.*(Uncaught|Error)", run.stderr), run.stderr[-2000:]
+    assert not re.search(r"CONSOLE.*(Uncaught|Error)", console), console[-2000:]
     charts = {segment.split('"', 1)[0]: segment for segment in dom.split('id="chart-')[1:]}
     assert set(charts) == set(CHARTS)
     assert all('class="main-svg"' in segment for segment in charts.values()), "a chart did not render"
     assert dom.count("<tr>") == 1 + 15  # header and the 15 riskiest accounts
-    shot = repo / "build" / "dashboard.png"
-    shot.parent.mkdir(exist_ok=True)
-    shot.unlink(missing_ok=True)
-    snap = subprocess.run(
-        [
-            chromium,
-            *CHROMIUM_FLAGS,
-            f"--user-data-dir={tmp_path / 'profile2'}",
-            "--hide-scrollbars",
-            "--window-size=1400,2400",
-            f"--screenshot={shot}",
-            page.as_uri(),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert snap.returncode == 0 and shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and shot.stat().st_size > 50_000
+    shot = browser.screenshot(page, repo / "build" / "dashboard.png")
+    assert shot.stat().st_size > 50_000  # a blank page is a few kB
+
+
+def test_a_broken_page_is_caught_by_the_browser_check(tmp_path: Path) -> None:
+    """The error hook the dashboard installs counts a failing script, so the check above can fail."""
+    page = tmp_path / "broken.html"
+    page.write_text(f"<html><head>{ERROR_HOOK}</head><body><script>undefinedFunction();</script></body></html>")
+    dom, _ = browser.dump_dom(page)
+    assert 'data-js-errors="1"' in dom
 
 
 def test_the_databricks_dashboard_queries_run_on_the_gold_tables(

@@ -22,6 +22,14 @@ CHARTS = ("aging", "tiers", "risk_trend", "monthly_trend", "dq")
 TIER_ORDER = ("LOW", "MEDIUM", "HIGH", "CRITICAL")
 TIER_COLOURS = {"LOW": "#2e7d32", "MEDIUM": "#f9a825", "HIGH": "#ef6c00", "CRITICAL": "#c62828"}
 BUCKET_ORDER = ("current", "1-30", "31-60", "61-90", "90+")
+# Counts script errors into <body data-js-errors="N"> where a headless browser test can read them.
+ERROR_HOOK = """<script>
+  window.__errors = [];
+  window.addEventListener("error", function (e) { window.__errors.push(String(e.message)); });
+  document.addEventListener("DOMContentLoaded", function () {
+    setTimeout(function () { document.body.setAttribute("data-js-errors", String(window.__errors.length)); }, 0);
+  });
+</script>"""
 
 
 @dataclass(frozen=True)
@@ -79,7 +87,13 @@ def _ordered(mapping: Any, order: tuple[str, ...]) -> list[tuple[str, float]]:
 
 
 def _layout(fig: go.Figure, title: str) -> go.Figure:
-    fig.update_layout(title=title, template="plotly_white", height=340, margin={"l": 60, "r": 30, "t": 60, "b": 50})
+    fig.update_layout(
+        title=title,
+        template="plotly_white",
+        height=360,
+        margin={"l": 60, "r": 70, "t": 60, "b": 50},
+        legend={"orientation": "h", "y": -0.2},
+    )
     return fig
 
 
@@ -98,7 +112,10 @@ def figures(data: DashboardData) -> dict[str, go.Figure]:
             ),
         ]
     )
-    tier_fig.update_layout(yaxis={"title": "USD"}, yaxis2={"title": "accounts", "overlaying": "y", "side": "right"})
+    tier_fig.update_layout(
+        yaxis={"title": "USD"},
+        yaxis2={"title": "accounts", "overlaying": "y", "side": "right", "rangemode": "tozero", "tickformat": ",d"},
+    )
     days = [str(r["score_date"]) for r in data.history]
     risk_fig = go.Figure(
         [
@@ -108,8 +125,8 @@ def figures(data: DashboardData) -> dict[str, go.Figure]:
     )
     risk_fig.update_layout(
         xaxis={"type": "category"},
-        yaxis={"title": "USD"},
-        yaxis2={"title": "score", "overlaying": "y", "side": "right"},
+        yaxis={"title": "USD", "rangemode": "tozero"},
+        yaxis2={"title": "score", "overlaying": "y", "side": "right", "range": [0, 100]},
     )
     months = [str(m["invoice_month"])[:7] + (" (partial)" if m["is_partial"] else "") for m in data.months]
     monthly_fig = go.Figure(
@@ -167,7 +184,9 @@ def render_html(data: DashboardData) -> str:
     )
     charts = []
     for index, (name, fig) in enumerate(figures(data).items()):
-        body = fig.to_html(full_html=False, include_plotlyjs=index == 0, div_id=f"plot-{name}")
+        body = fig.to_html(
+            full_html=False, include_plotlyjs=index == 0, div_id=f"plot-{name}", config={"displayModeBar": False}
+        )
         charts.append(f'<div class="chart" id="chart-{name}">{body}</div>')
     rows = "\n".join(
         "<tr>"
@@ -185,14 +204,7 @@ def render_html(data: DashboardData) -> str:
 <head>
 <meta charset="utf-8">
 <title>paylake payment health - {data.score_date}</title>
-<script>
-  // Record script errors where a headless browser test can read them.
-  window.__errors = [];
-  window.addEventListener("error", function (e) {{ window.__errors.push(String(e.message)); }});
-  document.addEventListener("DOMContentLoaded", function () {{
-    setTimeout(function () {{ document.body.setAttribute("data-js-errors", String(window.__errors.length)); }}, 0);
-  }});
-</script>
+{ERROR_HOOK}
 <style>
   body {{ font-family: system-ui, sans-serif; margin: 24px; color: #222; background: #fafafa; }}
   h1 {{ margin-bottom: 4px; }} .sub {{ color: #666; margin-bottom: 20px; }}

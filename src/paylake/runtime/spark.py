@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import tempfile
+import time
 
 from pyspark.sql import SparkSession
 
@@ -30,6 +31,8 @@ def local_spark(config: SparkConfig, timezone: str) -> SparkSession:
     for key, value in config.conf.items():
         builder = builder.config(key, value)
     logger.info("starting local Spark (%s)", config.master)
+    started = time.perf_counter()
     spark = builder.getOrCreate()
     spark.sparkContext.setLogLevel("ERROR")
+    logger.info("local Spark (%s) started in %.2f s", config.master, time.perf_counter() - started)
     return spark
