@@ -8,12 +8,13 @@ STAMP := $(VENV)/.installed-$(shell cat pyproject.toml 2>/dev/null | cksum | cut
 AS_OF ?= 2026-11-20
 LAKE ?= lakehouse
 PYTEST_ARGS ?=
+SCALE ?= 1.0
 # Airflow lives in its own environment (as on MWAA): its pins would fight paylake's. Tests import the DAG with it.
 AIRFLOW_VENV ?= .venv-airflow
 AIRFLOW_PINS := apache-airflow==2.10.5 apache-airflow-providers-databricks==7.7.5
 AIRFLOW_STAMP := $(AIRFLOW_VENV)/.installed-$(shell echo '$(AIRFLOW_PINS)' | cksum | cut -d' ' -f1)
 
-.PHONY: setup airflow-env browser demo test lint check-prereqs sample clean
+.PHONY: setup airflow-env browser demo test bench lint check-prereqs sample clean
 
 check-prereqs:
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "paylake: '$(PYTHON)' not found; install Python 3.10+ (set PYTHON=... to choose one)." >&2; exit 1; }
@@ -59,10 +60,15 @@ demo: setup
 test: setup airflow-env browser
 	PAYLAKE_AIRFLOW_PYTHON=$(AIRFLOW_VENV)/bin/python $(PY) -m pytest $(PYTEST_ARGS)
 
+# Seeded dataset (SCALE=1.0: 20k accounts, ~1M invoices, ~3M line items), full load + 1 daily increment as whole
+# processes; writes build/bench/results.json and prints the table. SCALE=0.01 is the smoke run.
+bench: setup
+	$(PY) bench/run_bench.py --scale $(SCALE)
+
 lint: setup
-	$(VENV)/bin/ruff check src tests airflow notebooks
-	$(VENV)/bin/ruff format --check src tests airflow
-	$(VENV)/bin/mypy src
+	$(VENV)/bin/ruff check src tests airflow notebooks bench
+	$(VENV)/bin/ruff format --check src tests airflow bench
+	$(VENV)/bin/mypy src bench/run_bench.py
 
 # Regenerates the bundled sample feeds under landing/ (deterministic: same seed, same bytes).
 sample: setup

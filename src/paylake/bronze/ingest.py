@@ -30,6 +30,7 @@ from paylake.bronze.scd2 import (
     CHANGE,
     EFFECTIVE_FROM,
     EFFECTIVE_TO,
+    IS_CURRENT,
     Scd2Spec,
     latest_versions,
     scd2_changes,
@@ -154,13 +155,15 @@ class IngestedFiles:
     latest_extract: date | None
 
 
-def _latest(store: TableStore, target: TableRef, spec: Scd2Spec) -> DataFrame | None:
-    """Current rows; for snapshot feeds also the last version of deleted keys, which may come back."""
+def _latest(store: TableStore, target: TableRef, spec: Scd2Spec, batch: DataFrame) -> DataFrame | None:
+    """What SCD2 compares a batch with: for an incremental feed the current rows of the batch's keys only (a 1%
+    increment reads 1% of the table into Spark); for a snapshot feed every key's latest version, since a key
+    missing from the snapshot is a delete and a deleted key may come back."""
     if not store.exists(target):
         return None
     if spec.snapshot:
         return latest_versions(store.read(target), spec.keys)
-    return store.read(target, filters=[("is_current", "=", True)])
+    return store.read_keys(target, batch.select(*spec.keys), filters=[(IS_CURRENT, "=", True)])
 
 
 def ingested_files(store: TableStore, table: str) -> IngestedFiles:
@@ -279,7 +282,7 @@ def ingest_table(
         accepted = checked.where(~is_rejected()).withColumns(
             {BATCH_ID: F.lit(batch_id), INGESTED_AT: F.lit(ingested_at)}
         )
-        current = _latest(store, target, spec)
+        current = _latest(store, target, spec, accepted)
         presence = checked.select(*config.primary_key, EXTRACT_DATE).dropna() if spec.snapshot else None
         changes = scd2_changes(accepted, current, spec, presence, log.latest_extract).persist()
         try:

@@ -1,16 +1,34 @@
-"""Local TableStore on delta-rs: tables at ``<lake_root>/<layer>/<table>``, data crossing from Spark via Arrow."""
+"""Local TableStore on delta-rs: tables at ``<lake_root>/<layer>/<table>``, data crossing from Spark via Arrow.
+
+Spark → delta-rs goes through a staging folder: Spark's own Parquet writer materialises the DataFrame (in
+parallel, spilling as it needs), and delta-rs reads it back as a stream of Arrow batches. Collecting a DataFrame
+into the driver instead (``toArrow``) holds the whole result in the JVM and in Python at once: 3 million line
+items lost their task result that way, and it is slower.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import shutil
+import tempfile
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 
 import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.dataset as ds
 from deltalake import DeltaTable, write_deltalake
 from deltalake.exceptions import TableNotFoundError
 from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
 
 from paylake.errors import TableStoreError
 from paylake.lake.store import Filters, MergeMetrics, MergeSpec, TableRef, TableStore
+
+
+def _relaxed(data_type: pa.DataType) -> pa.DataType:
+    if pa.types.is_list(data_type):
+        return pa.list_(pa.field("element", _relaxed(data_type.value_type), nullable=True))
+    return data_type
 
 
 def for_delta_rs(table: pa.Table) -> pa.Table:
@@ -22,18 +40,40 @@ def for_delta_rs(table: pa.Table) -> pa.Table:
       ``take`` writes standard buffers. The same holds for lists nested in maps and structs, so every nested
       column is rebuilt; only nested columns pay for the copy.
     """
-
-    def relax(data_type: pa.DataType) -> pa.DataType:
-        if pa.types.is_list(data_type):
-            return pa.list_(pa.field("element", relax(data_type.value_type), nullable=True))
-        return data_type
-
     everything = pa.array(range(table.num_rows), type=pa.int64())
     for index, field in enumerate(table.schema):
         if pa.types.is_nested(field.type):
             table = table.set_column(index, field, table.column(index).take(everything))
-    schema = pa.schema([pa.field(f.name, relax(f.type), nullable=True) for f in table.schema])
-    return table.cast(schema)
+    return table.cast(delta_rs_schema(table.schema))
+
+
+def delta_rs_schema(schema: pa.Schema) -> pa.Schema:
+    """``schema`` with every top-level column and list element nullable (see :func:`for_delta_rs`)."""
+    return pa.schema([pa.field(f.name, _relaxed(f.type), nullable=True) for f in schema])
+
+
+@contextmanager
+def staged(df: DataFrame) -> Iterator[ds.Dataset]:
+    """``df`` written by Spark to a temporary Parquet folder, open as an Arrow dataset; removed afterwards."""
+    folder = tempfile.mkdtemp(prefix="paylake-stage-")
+    # Timestamps as int64 microseconds in UTC (Delta's timestamp), not Spark's legacy INT96 nanoseconds.
+    df.sparkSession.conf.set("spark.sql.parquet.outputTimestampType", "TIMESTAMP_MICROS")
+    try:
+        df.write.mode("overwrite").parquet(folder)
+        yield ds.dataset(folder, format="parquet")
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def batches(dataset: ds.Dataset) -> pa.RecordBatchReader:
+    """The dataset as a stream of delta-rs-safe batches: memory is bounded by a batch, not the table."""
+    schema = delta_rs_schema(dataset.schema.remove_metadata())
+
+    def safe() -> Iterator[pa.RecordBatch]:
+        for batch in dataset.to_batches(batch_size=256 * 1024):
+            yield from for_delta_rs(pa.Table.from_batches([batch]).replace_schema_metadata(None)).to_batches()
+
+    return pa.RecordBatchReader.from_batches(schema, safe())
 
 
 class DeltaRsStore(TableStore):
@@ -72,41 +112,71 @@ class DeltaRsStore(TableStore):
     def read(self, ref: TableRef, filters: Filters = (), columns: Sequence[str] | None = None) -> DataFrame:
         return self.spark.createDataFrame(self.read_arrow(ref, filters, columns))
 
-    def _append(self, ref: TableRef, data: pa.Table, partition_by: Sequence[str]) -> None:
+    def read_keys(self, ref: TableRef, keys: DataFrame, filters: Filters = ()) -> DataFrame:
+        """Filters and the key set applied in Arrow, before the rows cross into Spark."""
+        wanted = keys.distinct().toArrow()  # the increment's keys: small
+        table = self.read_arrow(ref, filters)
+        mask = None
+        for column in keys.columns:
+            found = pc.is_in(table.column(column), value_set=wanted.column(column).combine_chunks())
+            mask = found if mask is None else pc.and_(mask, found)
+        if mask is not None:
+            table = table.filter(mask)
+        # An all-false filter leaves columns without chunks, which Spark's Arrow conversion cannot take.
+        selected = self.spark.createDataFrame(table if table.num_rows else table.schema.empty_table())
+        if len(keys.columns) > 1:  # each column matched on its own: keep only the exact combinations
+            selected = selected.join(F.broadcast(keys.distinct()), list(keys.columns), "left_semi")
+        return selected
+
+    def _append(self, ref: TableRef, data: pa.RecordBatchReader, partition_by: Sequence[str]) -> None:
         write_deltalake(self.path(ref), data, partition_by=list(partition_by) or None, mode="append")
 
     def append(self, ref: TableRef, df: DataFrame, partition_by: Sequence[str] = ()) -> None:
-        data = for_delta_rs(df.toArrow())
-        if data.num_rows or not self.exists(ref):
-            self._append(ref, data, partition_by)
+        with staged(df) as data:
+            if not self.exists(ref) or data.count_rows():
+                self._append(ref, batches(data), partition_by)
 
     def replace_where(self, ref: TableRef, df: DataFrame, predicate: str, partition_by: Sequence[str] = ()) -> None:
-        data = for_delta_rs(df.toArrow())
-        if not self.exists(ref):
-            self._append(ref, data, partition_by)
-        else:
-            write_deltalake(self.path(ref), data, mode="overwrite", predicate=predicate, schema_mode="merge")
+        with staged(df) as data:
+            if not self.exists(ref):
+                self._append(ref, batches(data), partition_by)
+            else:
+                write_deltalake(
+                    self.path(ref), batches(data), mode="overwrite", predicate=predicate, schema_mode="merge"
+                )
 
     def overwrite(self, ref: TableRef, df: DataFrame, partition_by: Sequence[str] = ()) -> None:
-        data = for_delta_rs(df.toArrow())
-        write_deltalake(
-            self.path(ref), data, mode="overwrite", schema_mode="overwrite", partition_by=list(partition_by) or None
-        )
+        with staged(df) as data:
+            write_deltalake(
+                self.path(ref),
+                batches(data),
+                mode="overwrite",
+                schema_mode="overwrite",
+                partition_by=list(partition_by) or None,
+            )
 
     def merge(
         self, ref: TableRef, source: DataFrame, spec: MergeSpec, partition_by: Sequence[str] = ()
     ) -> MergeMetrics:
-        data = for_delta_rs(source.toArrow())
-        if not self.exists(ref):
-            self._append(ref, data.slice(0, 0), partition_by)
-        if data.num_rows == 0:
-            return MergeMetrics(inserted=0, updated=0)
-        builder = self._table(ref).merge(data, predicate=spec.predicate, source_alias="s", target_alias="t")
-        if spec.update:
-            builder = builder.when_matched_update(updates=dict(spec.update), predicate=spec.matched_condition)
-        if spec.insert_all:
-            builder = builder.when_not_matched_insert_all()
-        metrics = builder.execute()
+        with staged(source) as data:
+            rows = data.count_rows()
+            if not self.exists(ref):
+                # Nothing to match in a new table: every source row is an insert, written as such.
+                if spec.insert_all:
+                    self._append(ref, batches(data), partition_by)
+                    return MergeMetrics(inserted=rows, updated=0)
+                empty = pa.RecordBatchReader.from_batches(delta_rs_schema(data.schema.remove_metadata()), iter([]))
+                self._append(ref, empty, partition_by)
+            if rows == 0:
+                return MergeMetrics(inserted=0, updated=0)
+            builder = self._table(ref).merge(
+                batches(data), predicate=spec.predicate, source_alias="s", target_alias="t"
+            )
+            if spec.update:
+                builder = builder.when_matched_update(updates=dict(spec.update), predicate=spec.matched_condition)
+            if spec.insert_all:
+                builder = builder.when_not_matched_insert_all()
+            metrics = builder.execute()
         return MergeMetrics(
             inserted=int(metrics.get("num_target_rows_inserted", 0)),
             updated=int(metrics.get("num_target_rows_updated", 0)),

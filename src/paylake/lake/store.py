@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 
 from pyspark.sql import DataFrame
+from pyspark.sql import functions as F
 
 from paylake.config.environment import Layer
 from paylake.config.identifiers import check_identifier
@@ -100,6 +101,15 @@ class TableStore(ABC):
         Raises:
             TableStoreError: the table does not exist.
         """
+
+    def read_keys(self, ref: TableRef, keys: DataFrame, filters: Filters = ()) -> DataFrame:
+        """The rows matching ``filters`` whose values in ``keys``' columns appear in ``keys``.
+
+        A daily increment touches a small share of a large table; reading only its keys keeps the work
+        proportional to the increment. The default is a broadcast semi-join (Spark prunes with it on Delta).
+        """
+        wanted = F.broadcast(keys.distinct())
+        return self.read(ref, filters).join(wanted, list(keys.columns), "left_semi")
 
     @abstractmethod
     def append(self, ref: TableRef, df: DataFrame, partition_by: Sequence[str] = ()) -> None:

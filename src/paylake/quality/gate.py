@@ -65,9 +65,8 @@ def with_fk_lookups(
             & (ref["effective_to"].isNull() | (ref["effective_to"] > start_of_day)),
             "left_semi",
         ).withColumn(fk_column(rule), F.lit(True))
-        joined = df.join(
-            F.broadcast(found), (F.col(rule.column) == F.col("_fk_key")) & (day == F.col("_fk_day")), "left"
-        )
+        # No broadcast hint: a backlog has a million (key, day) pairs; adaptive execution broadcasts small ones.
+        joined = df.join(found, (F.col(rule.column) == F.col("_fk_key")) & (day == F.col("_fk_day")), "left")
         df = joined.drop("_fk_key", "_fk_day").withColumn(
             fk_column(rule), F.coalesce(F.col(fk_column(rule)), F.lit(False))
         )

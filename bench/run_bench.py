@@ -1,0 +1,294 @@
+"""paylake benchmark: a seeded dataset, the full initial load and one daily increment as whole `paylake run all`
+processes, against the floor (pyarrow CSV read + write_deltalake of the same files) measured in the same run.
+
+    python bench/run_bench.py [--scale 1.0] [--seed 11] [--out build/bench]
+
+Writes ``<out>/results.json`` and prints a table. The dataset is cached under ``<out>/data-...`` (same scale and
+seed, same bytes), the lakes are rebuilt on every run. Linux only: peak RSS is read from /proc for the whole
+process tree (Python and the Spark JVM).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import re
+import shutil
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import asdict, dataclass
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.csv as pacsv
+from deltalake import DeltaTable, write_deltalake
+
+from paylake.datagen.generator import GeneratorConfig, write_landing
+
+REPO = Path(__file__).resolve().parents[1]
+END = date(2026, 11, 20)  # the increment's extract date; the initial load is the day before
+FEEDS = ("accounts", "skus", "invoices", "invoice_line_items")
+LAYERS = ("bronze", "silver", "gold")
+SPARK_STARTED = re.compile(r"local Spark \(.*\) started in ([\d.]+) s")
+# Default scale 1.0: 20,000 accounts, 2,000 SKUs, ~1,000,000 invoices and ~3,000,000 line items over 121 days.
+ACCOUNTS, SKUS, HISTORY_DAYS, INVOICE_RATE = 20_000, 2_000, 120, 3.2
+
+
+def dataset_config(scale: float, seed: int) -> GeneratorConfig:
+    return GeneratorConfig(
+        accounts=max(50, round(ACCOUNTS * scale)),
+        skus=max(20, round(SKUS * scale)),
+        days=2,  # extract 1 carries all history (the initial load), extract 2 is the daily increment
+        history_days=HISTORY_DAYS,
+        invoice_rate=INVOICE_RATE,
+        end=END,
+        seed=seed,
+    )
+
+
+def ensure_dataset(config: GeneratorConfig, root: Path) -> Path:
+    """Generate the landing files once per (scale, seed); reuse them when complete."""
+    key = f"data-a{config.accounts}-s{config.skus}-h{config.history_days}-r{config.invoice_rate}-seed{config.seed}"
+    landing = root / key
+    done = landing / "_COMPLETE"
+    if not done.exists():
+        shutil.rmtree(landing, ignore_errors=True)
+        started = time.perf_counter()
+        stats = write_landing(config, landing)
+        done.write_text(json.dumps({"rows": stats.rows, "bytes": stats.bytes}))
+        took = time.perf_counter() - started
+        sys.stdout.write(f"generated {stats.rows:,} rows ({stats.bytes / 1e6:.0f} MB) in {took:.0f} s\n")
+    return landing
+
+
+def feed_files(landing: Path, day: date) -> dict[str, Path]:
+    return {feed: landing / feed / f"{feed}_{day:%Y%m%d}.csv" for feed in FEEDS}
+
+
+def csv_rows(path: Path) -> int:
+    with path.open("rb") as handle:
+        return sum(block.count(b"\n") for block in iter(lambda: handle.read(1 << 20), b"")) - 1
+
+
+# ---------------------------------------------------------------------------------------------------- the floor
+
+
+def floor(files: dict[str, Path], lake: Path, append: bool) -> dict[str, float]:
+    """Seconds to read each file with pyarrow (all columns as strings, as landed) and write it with delta-rs."""
+    seconds = {}
+    for feed, path in files.items():
+        started = time.perf_counter()
+        names = path.open(encoding="utf-8").readline().strip().split(",")
+        table = pacsv.read_csv(
+            path, convert_options=pacsv.ConvertOptions(column_types=dict.fromkeys(names, pa.string()))
+        )
+        if append:
+            write_deltalake(str(lake / feed), table, mode="append")
+        else:
+            write_deltalake(str(lake / feed), table, mode="overwrite")
+        seconds[feed] = time.perf_counter() - started
+    return seconds
+
+
+# ------------------------------------------------------------------------------------------- whole-process runs
+
+
+def _tree_rss(root_pid: int) -> int:
+    """Resident bytes of a process and all its descendants (from /proc)."""
+    children: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                stat = Path(f"/proc/{entry}/stat").read_text()
+            except OSError:
+                continue
+            ppid = int(stat.rsplit(")", 1)[1].split()[1])
+            children.setdefault(ppid, []).append(int(entry))
+    total, todo = 0, [root_pid]
+    while todo:
+        pid = todo.pop()
+        todo.extend(children.get(pid, []))
+        try:
+            status = Path(f"/proc/{pid}/status").read_text()
+        except OSError:
+            continue
+        match = re.search(r"^VmRSS:\s+(\d+) kB", status, re.M)
+        total += int(match.group(1)) * 1024 if match else 0
+    return total
+
+
+@dataclass
+class ProcessRun:
+    wall_s: float
+    peak_rss_bytes: int
+    spark_startup_s: float | None
+    returncode: int
+    stderr_tail: str
+
+
+def run_paylake(args: list[str], log: Path) -> ProcessRun:
+    """Run ``paylake <args>`` as its own process; sample the process tree's RSS every 100 ms."""
+    paylake = Path(sys.executable).with_name("paylake")
+    command = [str(paylake) if paylake.exists() else "paylake", *args]
+    peak = 0
+    with log.open("w") as err:
+        started = time.perf_counter()
+        process = subprocess.Popen(command, cwd=REPO, stdout=err, stderr=subprocess.STDOUT)
+        stop = threading.Event()
+
+        def sample() -> None:
+            nonlocal peak
+            while not stop.is_set():
+                peak = max(peak, _tree_rss(process.pid))
+                stop.wait(0.1)
+
+        sampler = threading.Thread(target=sample, daemon=True)
+        sampler.start()
+        returncode = process.wait()
+        wall = time.perf_counter() - started
+        stop.set()
+        sampler.join()
+    text = log.read_text(errors="replace")
+    match = SPARK_STARTED.search(text)
+    return ProcessRun(wall, peak, float(match.group(1)) if match else None, returncode, text[-3000:])
+
+
+def table_runs(lake: Path, as_of: date) -> list[dict[str, Any]]:
+    """ops.pipeline_runs rows of the latest command run for ``as_of`` (its layers share one run id)."""
+    rows = [r for r in DeltaTable(str(lake / "ops" / "pipeline_runs")).to_pyarrow_table().to_pylist()]
+    rows = [r for r in rows if r["as_of"] == as_of]
+    latest = max(rows, key=lambda r: r["started_at"])["run_id"]
+    return [r for r in rows if r["run_id"] == latest]
+
+
+def phase(name: str, lake: Path, landing: Path, as_of: date, floor_s: dict[str, float], out: Path) -> dict[str, Any]:
+    run = run_paylake(
+        ["run", "all", "--as-of", str(as_of), "--lake", str(lake), "--landing", str(landing)], out / f"{name}.log"
+    )
+    if run.returncode != 0:
+        raise SystemExit(f"bench: `paylake run all` ({name}) exited {run.returncode}:\n{run.stderr_tail}")
+    floor_total = sum(floor_s.values())
+    layers: dict[str, Any] = {}
+    for r in table_runs(lake, as_of):
+        layer = layers.setdefault(r["layer"], {"seconds": 0.0, "tables": {}})
+        layer["seconds"] += r["seconds"]
+        rows = r["rows_read"] or 0
+        entry = {"seconds": r["seconds"], "rows_read": rows, "rows_per_s": rows / r["seconds"] if r["seconds"] else 0}
+        if r["layer"] == "bronze":
+            entry["floor_s"] = floor_s[r["table"]]
+            entry["x_floor"] = r["seconds"] / floor_s[r["table"]]
+        layer["tables"][r["table"]] = entry
+    return {
+        "as_of": str(as_of),
+        "wall_s": run.wall_s,
+        "x_floor": run.wall_s / floor_total,
+        "floor_s": floor_total,
+        "spark_startup_s": run.spark_startup_s,
+        "peak_rss_gib": run.peak_rss_bytes / 2**30,
+        "layers": layers,
+    }
+
+
+# ------------------------------------------------------------------------------------------------------ report
+
+
+def targets(initial: dict[str, Any], increment: dict[str, Any]) -> list[dict[str, Any]]:
+    bronze_invoices = initial["layers"]["bronze"]["tables"]["invoices"]
+    day2_invoices = increment["layers"]["bronze"]["tables"]["invoices"]["seconds"]
+    return [
+        {"target": "full initial load bronze -> gold <= 180 s", "measured": initial["wall_s"], "limit": 180.0},
+        {"target": "peak RSS <= 3 GiB", "measured": initial["peak_rss_gib"], "limit": 3.0},
+        {
+            "target": "daily increment <= 30% of the full load",
+            "measured": increment["wall_s"] / initial["wall_s"],
+            "limit": 0.30,
+        },
+        {"target": "invoices day-2 bronze step <= 2 s (in-process)", "measured": day2_invoices, "limit": 2.0},
+        {"target": "bronze invoices initial <= 10x floor", "measured": bronze_invoices["x_floor"], "limit": 10.0},
+    ]
+
+
+def render(results: dict[str, Any]) -> str:
+    lines = [
+        f"paylake bench: scale {results['scale']}, {results['dataset']['invoices_initial']:,} invoices, "
+        f"{results['dataset']['invoice_line_items_initial']:,} line items; increment "
+        f"{results['dataset']['invoices_increment']:,} invoices ({results['dataset']['increment_share']:.1%})",
+        f"{'phase / layer / table':<44}{'seconds':>9}{'rows read':>12}{'rows/s':>11}{'x floor':>9}",
+    ]
+    for name in ("initial", "increment"):
+        p = results[name]
+        lines.append(
+            f"{name + ' (whole process)':<44}{p['wall_s']:>9.1f}{'':>12}{'':>11}{p['x_floor']:>9.1f}"
+            f"   Spark start-up {p['spark_startup_s'] or 0:.1f} s, peak RSS {p['peak_rss_gib']:.2f} GiB"
+        )
+        for layer in LAYERS:
+            entry = p["layers"].get(layer)
+            if entry is None:
+                continue
+            lines.append(f"  {layer:<42}{entry['seconds']:>9.1f}")
+            for table, t in entry["tables"].items():
+                ratio = f"{t['x_floor']:>9.1f}" if "x_floor" in t else f"{'':>9}"
+                lines.append(
+                    f"    {table:<40}{t['seconds']:>9.2f}{t['rows_read']:>12,}{t['rows_per_s']:>11,.0f}{ratio}"
+                )
+    lines.append(
+        f"floor (pyarrow read + write_deltalake): initial {results['initial']['floor_s']:.2f} s, "
+        f"increment {results['increment']['floor_s']:.2f} s"
+    )
+    lines.append("targets:")
+    for t in results["targets"]:
+        verdict = "met" if t["measured"] <= t["limit"] else "MISSED"
+        lines.append(f"  {t['target']:<52}{t['measured']:>9.2f}  {verdict}")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--scale", type=float, default=1.0, help="1.0 = 20k accounts, ~1M invoices")
+    parser.add_argument("--seed", type=int, default=11)
+    parser.add_argument("--out", type=Path, default=REPO / "build" / "bench")
+    args = parser.parse_args(argv)
+    if args.scale <= 0:
+        parser.error("--scale must be positive")
+    out: Path = args.out.resolve()
+    out.mkdir(parents=True, exist_ok=True)
+    config = dataset_config(args.scale, args.seed)
+    landing = ensure_dataset(config, out)
+    day1, day2 = END - timedelta(days=1), END
+    files1, files2 = feed_files(landing, day1), feed_files(landing, day2)
+    for lake in ("lake", "floor"):
+        shutil.rmtree(out / lake, ignore_errors=True)
+    floor1 = floor(files1, out / "floor", append=False)
+    floor2 = floor(files2, out / "floor", append=True)
+    initial = phase("initial", out / "lake", landing, day1, floor1, out)
+    increment = phase("increment", out / "lake", landing, day2, floor2, out)
+    invoices1, invoices2 = csv_rows(files1["invoices"]), csv_rows(files2["invoices"])
+    results = {
+        "scale": args.scale,
+        "seed": args.seed,
+        "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "system": platform.platform()},
+        "dataset": {
+            "config": {k: str(v) for k, v in asdict(config).items()},
+            "invoices_initial": invoices1,
+            "invoice_line_items_initial": csv_rows(files1["invoice_line_items"]),
+            "invoices_increment": invoices2,
+            "increment_share": invoices2 / invoices1,
+            "bytes_initial": sum(p.stat().st_size for p in files1.values()),
+        },
+        "initial": initial,
+        "increment": increment,
+    }
+    results["targets"] = targets(initial, increment)
+    (out / "results.json").write_text(json.dumps(results, indent=2) + "\n")
+    sys.stdout.write(render(results) + f"\nresults: {out / 'results.json'}\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,49 @@
+"""The benchmark's smoke run (scale 0.01): the script that `make bench` runs works end to end and its figures add
+up, so it cannot rot. Timings themselves are never asserted here."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from paylake.config.loader import load_bronze, load_derived, open_source
+
+pytestmark = pytest.mark.slow
+
+
+def test_bench_smoke_run(repo: Path, tmp_path: Path) -> None:
+    run = subprocess.run(
+        [sys.executable, "bench/run_bench.py", "--scale", "0.01", "--out", str(tmp_path)],
+        cwd=repo,
+        capture_output=True,
+        text=True,
+        timeout=1800,
+    )
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    results = json.loads((tmp_path / "results.json").read_text())
+    source = open_source(str(repo / "metadata"))
+    expected = {
+        "bronze": set(load_bronze(source).tables),
+        "silver": set(load_derived(source, "silver").tables),
+        "gold": set(load_derived(source, "gold").tables),
+    }
+    dataset = results["dataset"]
+    for name, invoices in (("initial", dataset["invoices_initial"]), ("increment", dataset["invoices_increment"])):
+        phase = results[name]
+        assert {layer: set(entry["tables"]) for layer, entry in phase["layers"].items()} == expected, name
+        bronze = phase["layers"]["bronze"]["tables"]
+        assert bronze["invoices"]["rows_read"] == invoices > 0, name
+        for table in bronze.values():
+            assert table["floor_s"] > 0 and table["x_floor"] == pytest.approx(table["seconds"] / table["floor_s"])
+        layer_sum = sum(e["seconds"] for e in phase["layers"].values())
+        assert 0 < layer_sum < phase["wall_s"], name  # tables run inside the whole process
+        assert phase["spark_startup_s"] > 0 and phase["peak_rss_gib"] > 0.1  # the JVM is in the process tree
+    assert 0 < dataset["increment_share"] < 0.05
+    assert [t["target"].split()[0] for t in results["targets"]] == ["full", "peak", "daily", "invoices", "bronze"]
+    table = run.stdout
+    assert "targets:" in table and table.count("initial (whole process)") == 1
+    assert all(f"    {t}" in table for t in expected["gold"])
