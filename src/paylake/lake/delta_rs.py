@@ -20,9 +20,10 @@ from deltalake import DeltaTable, write_deltalake
 from deltalake.exceptions import TableNotFoundError
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
+from pyspark.sql.pandas.types import from_arrow_schema
 
 from paylake.errors import TableStoreError
-from paylake.lake.store import Filters, MergeMetrics, MergeSpec, TableRef, TableStore
+from paylake.lake.store import Filters, MergeMetrics, MergeSpec, TableRef, TableStore, filters_sql
 
 
 def _relaxed(data_type: pa.DataType) -> pa.DataType:
@@ -110,7 +111,16 @@ class DeltaRsStore(TableStore):
         return table.to_pyarrow_table(filters=list(filters) or None, columns=list(columns) if columns else None)
 
     def read(self, ref: TableRef, filters: Filters = (), columns: Sequence[str] | None = None) -> DataFrame:
-        return self.spark.createDataFrame(self.read_arrow(ref, filters, columns))
+        """Spark reads the table's current Parquet files itself (in parallel, nothing held in Python) when they
+        are the whole truth: no partition columns (those live in the paths) and reader protocol 1 (no deletion
+        vectors, no column mapping). Otherwise the rows cross from delta-rs as Arrow."""
+        table = self._table(ref)
+        files = table.file_uris()
+        if not files or table.metadata().partition_columns or table.protocol().min_reader_version > 1:
+            return self.spark.createDataFrame(self.read_arrow(ref, filters, columns))
+        schema = from_arrow_schema(pa.schema(table.schema().to_arrow()))  # files written before a new column lack it
+        df = self.spark.read.schema(schema).parquet(*files).where(filters_sql(filters))
+        return df.select(*columns) if columns else df
 
     def read_keys(self, ref: TableRef, keys: DataFrame, filters: Filters = ()) -> DataFrame:
         """Filters and the key set applied in Arrow, before the rows cross into Spark."""
