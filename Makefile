@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml 2>/dev/null | cksum | cut -d' ' -f1)
 AS_OF ?= 2026-11-20
 LAKE ?= lakehouse
-PYTEST_ARGS ?=
+PYTEST_ARGS ?= --durations=25
 SCALE ?= 1.0
 # Airflow lives in its own environment (as on MWAA): its pins would fight paylake's. Tests import the DAG with it.
 AIRFLOW_VENV ?= .venv-airflow

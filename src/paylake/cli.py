@@ -133,6 +133,7 @@ def _validate(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
+    from paylake.faults import fault_point
     from paylake.lake.lock import LockOwner, lake_lock
     from paylake.orchestration.progress import Progress
     from paylake.orchestration.runner import LAYERS
@@ -150,7 +151,9 @@ def _run(args: argparse.Namespace) -> int:
     ok, run_id = True, uuid.uuid4().hex[:12]  # one run id for every layer of this command
     with lake_lock(context.lake_root, LockOwner.current(run_id, f"paylake run {args.layer}")):
         _ = context.spark  # start it now, so no table's time includes the start-up
-        for layer in layers:
+        for index, layer in enumerate(layers):
+            if index:
+                fault_point("between_layers", layer)
             outcome = LAYERS[layer](context, args.tables, args.as_of, run_id)
             sys.stdout.write(outcome.summary() + "\n")
             ok = ok and outcome.ok

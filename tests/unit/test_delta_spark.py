@@ -11,7 +11,7 @@ def test_scd2_merge_renders_as_merge_into() -> None:
     spec = Scd2Spec(("invoice_id",), ("status",), "updated_at", ("invoice_id", "status", "updated_at"), False)
     sql = merge_sql("`paylake_dev`.`bronze`.`invoices`", "src", scd2_merge_spec(spec))
     assert sql == (
-        "MERGE INTO `paylake_dev`.`bronze`.`invoices` AS t\n"
+        "MERGE WITH SCHEMA EVOLUTION INTO `paylake_dev`.`bronze`.`invoices` AS t\n"
         "USING src AS s\n"
         "ON t.invoice_id = s.invoice_id AND t.record_version = s.record_version\n"
         "WHEN MATCHED AND (t.is_current = true) THEN UPDATE SET t.`status` = s.status, "
@@ -22,7 +22,7 @@ def test_scd2_merge_renders_as_merge_into() -> None:
 
 def test_merge_without_update_or_condition() -> None:
     assert merge_sql("x", "y", MergeSpec(predicate="t.k = s.k")) == (
-        "MERGE INTO x AS t\nUSING y AS s\nON t.k = s.k\nWHEN NOT MATCHED THEN INSERT *"
+        "MERGE WITH SCHEMA EVOLUTION INTO x AS t\nUSING y AS s\nON t.k = s.k\nWHEN NOT MATCHED THEN INSERT *"
     )
 
 

@@ -1,14 +1,16 @@
-"""Landing files: discovery up to as_of, header checks, and typed reading that loses no malformed value."""
+"""Landing files: discovery up to as_of, header matching under the schema drift policy, and typed reading that
+loses no malformed value."""
 
 from __future__ import annotations
 
+import json
 from datetime import date
 from pathlib import Path
 
 import pytest
 from pyspark.sql import SparkSession
 
-from paylake.bronze.landing import check_header, discover_files, parse_checks, read_landing, typed_rows
+from paylake.bronze.landing import discover_files, file_layout, parse_checks, read_landing, typed_rows
 from paylake.config.bronze import BronzeTableConfig
 from paylake.errors import IngestionError
 from paylake.quality.gate import apply_checks
@@ -51,26 +53,55 @@ def test_discovery_orders_by_date_stops_at_as_of_and_ignores_strangers(tmp_path:
 
 
 @pytest.mark.parametrize(
-    ("header", "message"),
+    ("header", "policy", "message"),
     [
-        ("id,amount,day,flag\n", r"missing columns \['updated_at'\]"),
-        ("id,amount,day,flag,updated_at,extra\n", r"unexpected columns \['extra'\]"),
-        ("amount,id,day,flag,updated_at\n", "columns in another order"),
-        ("", "empty file, expected a header row"),
+        ("id,amount,day,flag\n", "rescue", r"lacks required column\(s\) \['updated_at'\]"),
+        ("id;amount;day;flag;updated_at\n", "rescue", r"looks delimited by ';'"),
+        ("id,amount,day,flag,updated_at,extra\n", "fail", r"undeclared column\(s\) \['extra'\].*on_new_columns: fail"),
+        ("id,amount,,flag,updated_at\n", "rescue", r"blank column name at position\(s\) \[3\]"),
+        ("id,amount,day,day,updated_at\n", "rescue", r"repeated column\(s\) \['day'\]"),
+        ("", "rescue", "empty file, expected a header row"),
     ],
 )
-def test_header_mismatch_is_a_batch_error_naming_the_file(tmp_path: Path, header: str, message: str) -> None:
+def test_an_unusable_header_is_a_batch_error_naming_the_file_and_columns(
+    tmp_path: Path, header: str, policy: str, message: str
+) -> None:
     path = write(tmp_path / "things", "things_20260101.csv", header)
-    (file,) = discover_files(str(tmp_path), CONFIG, date(2026, 1, 1))
+    config = CONFIG.model_copy(update={"on_new_columns": policy})
+    (file,) = discover_files(str(tmp_path), config, date(2026, 1, 1))
     with pytest.raises(IngestionError, match=message) as error:
-        check_header(file, CONFIG)
+        file_layout(file, config)
     assert str(path) in str(error.value)
 
 
-def test_header_with_bom_and_crlf_is_accepted(tmp_path: Path) -> None:
-    write(tmp_path / "things", "things_20260101.csv", "\ufeff" + HEADER.replace("\n", "\r\n"))
+def test_headers_match_by_name_in_any_order_with_bom_and_crlf(tmp_path: Path) -> None:
+    write(tmp_path / "things", "things_20260101.csv", "\ufeff" + "updated_at,id,flag,extra,day\r\n")
     (file,) = discover_files(str(tmp_path), CONFIG, date(2026, 1, 1))
-    check_header(file, CONFIG)
+    layout = file_layout(file, CONFIG)
+    assert layout.header == ("updated_at", "id", "flag", "extra", "day")
+    assert (layout.missing, layout.extra) == (("amount",), ("extra",))
+
+
+def test_drifted_files_are_read_by_name_and_undeclared_values_rescued(spark: SparkSession, tmp_path: Path) -> None:
+    folder = tmp_path / "things"
+    write(folder, "things_20260101.csv", HEADER + "a,1.00,2026-01-01,true,2026-01-01 10:00:00\n")
+    write(
+        folder,
+        "things_20260102.csv",
+        "updated_at,note,id,day,flag,source\n"
+        '2026-01-02 10:00:00,"hi, there",b,2026-01-02,false,crm\n'
+        "2026-01-02 11:00:00,,c,2026-01-02,true,\n",
+    )
+    files = discover_files(str(tmp_path), CONFIG, date(2026, 1, 2))
+    rows = {r.id: r for r in typed_rows(read_landing(spark, files, CONFIG), CONFIG).collect()}
+    assert str(rows["a"].amount) == "1.00" and rows["a"]._rescued_data is None
+    assert rows["b"].amount is None and rows["b"].day == date(2026, 1, 2) and rows["b"].flag is False
+    assert json.loads(rows["b"]._rescued_data) == {"note": "hi, there", "source": "crm"}
+    assert rows["c"]._rescued_data is None  # undeclared columns present but empty: nothing to rescue
+    assert (rows["b"]._source_row, rows["c"]._source_row, rows["c"]._extract_date) == (1, 2, date(2026, 1, 2))
+
+    ignoring = CONFIG.model_copy(update={"on_new_columns": "ignore"})
+    assert "_rescued_data" not in typed_rows(read_landing(spark, files, ignoring), ignoring).columns
 
 
 def test_typed_reading_keeps_raw_values_and_rejects_each_malformed_one(spark: SparkSession, tmp_path: Path) -> None:

@@ -18,10 +18,11 @@ from pyspark.sql import functions as F
 
 from paylake.bronze.landing import (
     RAW,
+    RESCUED,
     LandingFile,
     LandingZone,
-    check_header,
     discover_files,
+    file_layout,
     parse_checks,
     read_landing,
     typed_rows,
@@ -39,6 +40,7 @@ from paylake.bronze.scd2 import (
 from paylake.config.bronze import BronzeTableConfig
 from paylake.config.quality import ForeignKeyRule
 from paylake.errors import DataQualityError, IngestionError
+from paylake.faults import fault_point
 from paylake.lake.store import TableRef, TableStore, sql_literal
 from paylake.lineage import BATCH_ID, EXTRACT_DATE, INGESTED_AT, SOURCE_FILE, SOURCE_ROW
 from paylake.orchestration.results import TableResult
@@ -80,9 +82,14 @@ def scd2_spec(config: BronzeTableConfig) -> Scd2Spec:
         keys=tuple(config.primary_key),
         compare_columns=tuple(config.scd.compare_columns),
         sequence_column=config.sequence_column,
-        columns=(*config.column_names, FLAGS, BATCH_ID, SOURCE_FILE, INGESTED_AT),
+        columns=(*config.column_names, *rescued_columns(config), FLAGS, BATCH_ID, SOURCE_FILE, INGESTED_AT),
         snapshot=config.load_type == "snapshot",
     )
+
+
+def rescued_columns(config: BronzeTableConfig) -> tuple[str, ...]:
+    """``_rescued_data`` for a table that rescues undeclared columns."""
+    return (RESCUED,) if config.on_new_columns == "rescue" else ()
 
 
 def batch_id_for(table: str, files: Sequence[tuple[str, str]]) -> str:
@@ -119,8 +126,10 @@ def pending_files(files: Sequence[LandingFile], ingested: Mapping[str, str]) -> 
 
 def quarantine_rows(checked: DataFrame, batch_id: str, ingested_at: datetime) -> DataFrame:
     """Rejected rows as delivered (all values as text), with the rules they failed and why."""
+    rescued = [RESCUED] if RESCUED in checked.columns else []
     return checked.where(is_rejected()).select(
         f"{RAW}.*",
+        *rescued,
         F.col(REJECTS).alias("_dq_rules"),
         F.array_join(REASONS, "; ").alias("_dq_reason"),
         SOURCE_FILE,
@@ -162,8 +171,12 @@ def _latest(store: TableStore, target: TableRef, spec: Scd2Spec, batch: DataFram
     if not store.exists(target):
         return None
     if spec.snapshot:
-        return latest_versions(store.read(target), spec.keys)
-    return store.read_keys(target, batch.select(*spec.keys), filters=[(IS_CURRENT, "=", True)])
+        current = latest_versions(store.read(target), spec.keys)
+    else:
+        current = store.read_keys(target, batch.select(*spec.keys), filters=[(IS_CURRENT, "=", True)])
+    # A column paylake added after the table was created (``_rescued_data``) is null in its older rows.
+    added = {c: F.lit(None).cast(batch.schema[c].dataType) for c in spec.columns if c not in current.columns}
+    return current.withColumns(added) if added else current
 
 
 def ingested_files(store: TableStore, table: str) -> IngestedFiles:
@@ -245,8 +258,8 @@ def ingest_table(
         logger.info("bronze.%s: no new files up to %s", config.table, run.as_of)
         return result
     files = [file for file, _ in pending]
+    layouts = [file_layout(file, config) for file in files]
     for file in files:
-        check_header(file, config)
         if config.load_type == "snapshot" and log.latest_extract and file.extract_date <= log.latest_extract:
             logger.warning(
                 "%s: not newer than the latest applied snapshot (%s); superseded, it changes nothing",
@@ -258,7 +271,7 @@ def ingest_table(
     result.files, result.batch_id = len(files), batch_id
     logger.info("bronze.%s: batch %s with %d file(s)", config.table, batch_id, len(files))
 
-    rows = typed_rows(read_landing(spark, files, config, landing.staging), config)
+    rows = typed_rows(read_landing(spark, files, config, landing.staging, layouts), config)
     rows = with_fk_lookups(rows, config.quality.rules, _references(store, config), EXTRACT_DATE)
     checks = parse_checks(config) + checks_for(config.quality.rules)
     checked = apply_checks(rows, checks).persist()
@@ -276,6 +289,7 @@ def ingest_table(
             spark, store, "bronze", config.table, counts.failures, batch_id, run.run_id, run.as_of, ingested_at
         )
         check_batch(config, files, counts)
+        fault_point("after_quarantine", f"bronze.{config.table}")
 
         spec = scd2_spec(config)
         target = TableRef("bronze", config.table)
@@ -294,6 +308,7 @@ def ingest_table(
             changes.unpersist()
     finally:
         checked.unpersist()
+    fault_point("after_target_merge", f"bronze.{config.table}")
     _log_files(spark, store, config.table, pending, counts, batch_id, run, ingested_at)
     return result
 

@@ -9,13 +9,15 @@ from __future__ import annotations
 import csv
 import io
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from functools import reduce
 from pathlib import Path
 
 from pyspark.sql import Column, DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
+from pyspark.sql.types import StringType, StructField, StructType
 
 from paylake.config.bronze import BronzeTableConfig
 from paylake.errors import IngestionError
@@ -25,7 +27,7 @@ from paylake.quality.gate import CheckSpec
 
 logger = logging.getLogger(__name__)
 
-RAW, CORRUPT = "_raw", "_corrupt_record"
+RAW, CORRUPT, RESCUED = "_raw", "_corrupt_record", "_rescued_data"
 HEADER_BYTES = 1 << 16  # a header row longer than this is not a header
 _DATE_TEXT = r"^\d{4}-\d{2}-\d{2}$"
 _TIMESTAMP_TEXT = r"^\d{4}-\d{2}-\d{2}([ T]\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?)?(Z|[+-]\d{2}:?\d{2})?$"
@@ -80,45 +82,101 @@ def discover_files(landing: LandingZone | str, config: BronzeTableConfig, as_of:
     return sorted(found, key=lambda f: (f.extract_date, f.name))
 
 
-def check_header(file: LandingFile, config: BronzeTableConfig) -> None:
-    """Check a file's header row against the declared columns.
+@dataclass(frozen=True)
+class FileLayout:
+    """How one file's header maps onto its table: the file's columns in file order, the declared columns it
+    lacks (null for its rows) and the undeclared ones it adds (rescued, ignored or refused by policy)."""
+
+    header: tuple[str, ...]
+    missing: tuple[str, ...]
+    extra: tuple[str, ...]
+
+
+def unclaimed_files(landing: LandingZone, configs: Iterable[BronzeTableConfig]) -> list[str]:
+    """Landing files outside every table's folder (a feed no metadata describes, or a misplaced file)."""
+    claimed = {config.source_path.strip("/") for config in configs}
+    root = landing.objects.root
+    root = root.rstrip("/") if root.startswith("s3://") else str(Path(root))  # as the store spells its paths
+    unclaimed = []
+    for item in landing.objects.list("", recursive=True):
+        folder = item.path[len(root) :].strip("/").rpartition("/")[0]
+        if folder not in claimed:
+            unclaimed.append(item.path)
+    return unclaimed
+
+
+def read_header(file: LandingFile, config: BronzeTableConfig) -> list[str]:
+    """The column names in a file's header row (a UTF-8 BOM and CRLF are accepted).
 
     Raises:
-        IngestionError: the header is missing or differs; names the file and the columns.
+        IngestionError: the file is empty or its header row is not one.
     """
     options = config.source.options
     first = file.objects.read_bytes(file.path, limit=HEADER_BYTES).split(b"\n", 1)[0]
     text = first.decode("utf-8", errors="replace").lstrip("\ufeff").rstrip("\r\n")
     if not text:
         raise IngestionError(f"{file.path}: empty file, expected a header row")
-    header = next(csv.reader(io.StringIO(text), delimiter=options.delimiter, quotechar=options.quote))
-    expected = config.column_names
-    if header == expected:
-        return
-    missing = [c for c in expected if c not in header]
-    extra = [c for c in header if c not in expected]
-    detail = []
-    if missing:
-        detail.append(f"missing columns {missing}")
-    if extra:
-        detail.append(f"unexpected columns {extra}")
-    if not detail:
-        detail.append(f"columns in another order: {header}")
-    raise IngestionError(f"{file.path}: header does not match bronze/{config.table} metadata: " + "; ".join(detail))
+    return next(csv.reader(io.StringIO(text), delimiter=options.delimiter, quotechar=options.quote))
 
 
-def read_landing(
-    spark: SparkSession, files: Sequence[LandingFile], config: BronzeTableConfig, staging: Path | None = None
-) -> DataFrame:
-    """Read landing files as strings, with ``_corrupt_record``, ``_source_file``, ``_source_row``, ``_extract_date``.
+def _delimiter_hint(header: Sequence[str], config: BronzeTableConfig) -> str:
+    if len(header) != 1:
+        return ""
+    for candidate in ";|\t,":
+        if candidate != config.source.options.delimiter and candidate in header[0]:
+            return (
+                f" (the header looks delimited by {candidate!r}, the metadata says {config.source.options.delimiter!r})"
+            )
+    return ""
 
-    With ``staging``, each file is first copied there (same base name) and Spark reads the copy.
+
+def file_layout(file: LandingFile, config: BronzeTableConfig) -> FileLayout:
+    """Match a file's header to the declared columns by name, under the table's schema drift policy.
+
+    Raises:
+        IngestionError: names the file and the columns: a header with blank or repeated names, a required column
+            missing, or undeclared columns under ``on_new_columns: fail``.
     """
-    paths = [f.objects.local_copy(f.path, staging) if staging else f.path for f in files]
+    header = read_header(file, config)
+    blank = [index + 1 for index, name in enumerate(header) if not name.strip()]
+    repeated = sorted({name for name in header if header.count(name) > 1})
+    if blank or repeated:
+        detail = f"blank column name at position(s) {blank}" if blank else f"repeated column(s) {repeated}"
+        raise IngestionError(f"{file.path}: header is not usable: {detail}")
+    declared = config.column_names
+    missing = tuple(c for c in declared if c not in header)
+    extra = tuple(c for c in header if c not in declared)
+    required = [c for c in missing if c in config.required_columns]
+    if required:
+        raise IngestionError(
+            f"{file.path}: header lacks required column(s) {required} of bronze/{config.table}"
+            f"{_delimiter_hint(header, config)}; found {header}"
+        )
+    if extra and config.on_new_columns == "fail":
+        raise IngestionError(
+            f"{file.path}: undeclared column(s) {list(extra)} and bronze/{config.table} has on_new_columns: fail; "
+            "declare them in the metadata or change the policy"
+        )
+    if missing:
+        logger.warning("%s: no column(s) %s; loaded as null", file.path, list(missing))
+    if extra:
+        what = "kept in _rescued_data" if config.on_new_columns == "rescue" else "ignored (on_new_columns: ignore)"
+        logger.warning("%s: undeclared column(s) %s %s", file.path, list(extra), what)
+    return FileLayout(tuple(header), missing, extra)
+
+
+def _quoted(name: str) -> Column:
+    return F.col("`" + name.replace("`", "``") + "`")
+
+
+def _read_group(spark: SparkSession, paths: Sequence[str], layout: FileLayout, config: BronzeTableConfig) -> DataFrame:
+    """Files sharing one header, read as strings and brought to the table's columns."""
     options = config.source.options
-    schema = ", ".join(f"`{c}` string" for c in config.column_names) + f", {CORRUPT} string"
+    schema = StructType(
+        [StructField(name, StringType()) for name in layout.header] + [StructField(CORRUPT, StringType())]
+    )
     raw = spark.read.csv(
-        paths,
+        list(paths),
         schema=schema,
         header=True,
         mode="PERMISSIVE",
@@ -130,15 +188,46 @@ def read_landing(
         nullValue=options.null_value,
         multiLine=True,
     )
-    dates = F.create_map(*[x for f in files for x in (F.lit(f.name), F.lit(f.extract_date))])
+    columns = [
+        (F.lit(None).cast("string") if name in layout.missing else _quoted(name)).alias(name)
+        for name in config.column_names
+    ]
+    if config.on_new_columns == "rescue":
+        rescued = F.lit(None).cast("string")
+        if layout.extra:
+            text = F.to_json(F.struct(*[_quoted(name).alias(name) for name in layout.extra]))
+            rescued = F.when(text != "{}", text)  # all extra values null: nothing rescued
+        columns.append(rescued.alias(RESCUED))
     in_file_order = Window.partitionBy(SOURCE_FILE).orderBy("_mid")
     return (
         raw.withColumn(SOURCE_FILE, F.col("_metadata.file_name"))
         .withColumn("_mid", F.monotonically_increasing_id())
-        .withColumn(SOURCE_ROW, F.row_number().over(in_file_order))
-        .withColumn(EXTRACT_DATE, dates[F.col(SOURCE_FILE)])
-        .drop("_mid")
+        .select(*columns, CORRUPT, SOURCE_FILE, F.row_number().over(in_file_order).alias(SOURCE_ROW))
     )
+
+
+def read_landing(
+    spark: SparkSession,
+    files: Sequence[LandingFile],
+    config: BronzeTableConfig,
+    staging: Path | None = None,
+    layouts: Sequence[FileLayout] | None = None,
+) -> DataFrame:
+    """Read landing files as strings: the declared columns (by header name, in metadata order), ``_rescued_data``
+    under ``on_new_columns: rescue``, ``_corrupt_record``, ``_source_file``, ``_source_row``, ``_extract_date``.
+
+    Files are read in groups of equal headers (one group on a normal day). With ``staging``, each file is first
+    copied there (same base name) and Spark reads the copy. ``layouts`` are the files' :func:`file_layout`
+    results, computed here when not given.
+    """
+    layouts = layouts if layouts is not None else [file_layout(f, config) for f in files]
+    groups: dict[FileLayout, list[str]] = {}
+    for file, layout in zip(files, layouts, strict=True):
+        path = file.objects.local_copy(file.path, staging) if staging else file.path
+        groups.setdefault(layout, []).append(path)
+    parts = [_read_group(spark, paths, layout, config) for layout, paths in groups.items()]
+    dates = F.create_map(*[x for f in files for x in (F.lit(f.name), F.lit(f.extract_date))])
+    return reduce(DataFrame.unionByName, parts).withColumn(EXTRACT_DATE, dates[F.col(SOURCE_FILE)])
 
 
 def _typed(column: str, spark_type: str) -> Column:
@@ -155,11 +244,14 @@ def _typed(column: str, spark_type: str) -> Column:
 
 
 def typed_rows(raw: DataFrame, config: BronzeTableConfig) -> DataFrame:
-    """Typed columns plus ``_raw`` (a struct of the delivered strings) and the source bookkeeping columns."""
+    """Typed columns plus ``_raw`` (a struct of the delivered strings), ``_rescued_data`` when the table rescues
+    undeclared columns, and the source bookkeeping columns."""
     names = config.column_names
+    rescued = [RESCUED] if RESCUED in raw.columns else []
     return raw.select(
         *[_typed(c.name, c.type).alias(c.name) for c in config.columns],
         F.struct(*[F.col(n) for n in names]).alias(RAW),
+        *rescued,
         CORRUPT,
         SOURCE_FILE,
         SOURCE_ROW,
@@ -170,20 +262,41 @@ def typed_rows(raw: DataFrame, config: BronzeTableConfig) -> DataFrame:
 def parse_checks(config: BronzeTableConfig) -> list[CheckSpec]:
     """Built-in reject rules every bronze table gets before its declared rules.
 
-    ``malformed_row`` (wrong number of fields), ``malformed_<column>`` (a value that is not of the declared
-    type) and ``not_null_<column>`` for key, sequence and ``nullable: false`` columns unless declared already.
+    ``malformed_row`` (not as many fields as the header), ``invalid_utf8`` (bytes that are not UTF-8, read as
+    U+FFFD), ``oversized_field`` (a value longer than ``source.options.max_field_chars``), ``malformed_<column>``
+    (a value that is not of the declared type) and ``not_null_<column>`` for key, sequence and
+    ``nullable: false`` columns unless declared already.
     """
+    delivered = [F.col(f"{RAW}.{name}") for name in config.column_names]
+    if config.on_new_columns == "rescue":
+        delivered.append(F.col(RESCUED))
+    text = F.concat_ws("\u0001", *delivered)
+    limit = config.source.options.max_field_chars
+    longest = F.greatest(*[F.coalesce(F.length(c), F.lit(0)) for c in delivered], F.lit(0))
     checks = [
         CheckSpec(
             "malformed_row",
             "parse",
             "reject",
             F.col(CORRUPT).isNull(),
+            F.concat(F.lit("row does not have as many fields as the header: "), F.substring(CORRUPT, 1, 200)),
+        ),
+        CheckSpec(
+            "invalid_utf8",
+            "parse",
+            "reject",
+            ~text.contains("\ufffd"),
+            F.lit("row has bytes that are not valid UTF-8 (read as U+FFFD); the file keeps the original bytes"),
+        ),
+        CheckSpec(
+            "oversized_field",
+            "parse",
+            "reject",
+            longest <= limit,
             F.concat(
-                F.lit(f"row does not have the {len(config.columns)} fields of the header: "),
-                F.substring(CORRUPT, 1, 200),
+                F.lit("a value of "), longest.cast("string"), F.lit(f" characters exceeds max_field_chars {limit}")
             ),
-        )
+        ),
     ]
     for column in config.columns:
         if column.type == "string":
@@ -199,10 +312,7 @@ def parse_checks(config: BronzeTableConfig) -> list[CheckSpec]:
             )
         )
     declared = {r.column for r in config.quality.rules if r.type == "not_null"}
-    required = dict.fromkeys(
-        [*config.primary_key, config.sequence_column, *[c.name for c in config.columns if not c.nullable]]
-    )
-    for name in required:
+    for name in config.required_columns:
         if name not in declared:
             raw = F.col(f"{RAW}.{name}")
             checks.append(

@@ -11,19 +11,25 @@ from paylake.config.base import ColumnConfig, StrictModel
 from paylake.config.identifiers import Identifier, RelativePath
 from paylake.config.quality import QualityConfig
 
-# Columns paylake adds to every bronze table; user columns may not take these names.
-SCD_COLUMNS = ("effective_from", "effective_to", "is_current", "record_version", "row_hash")
+# Columns paylake adds to bronze tables; user columns may not take these names.
+RESERVED_COLUMNS = ("effective_from", "effective_to", "is_current", "record_version", "row_hash", "_rescued_data")
 _DATE_FORMATS = {"%Y%m%d": r"\d{8}", "%Y-%m-%d": r"\d{4}-\d{2}-\d{2}"}
 
 
 class CsvOptions(StrictModel):
-    """How the landing CSV files are written. Files always carry a header row."""
+    """How the landing CSV files are written. Files always carry a header row.
+
+    Attributes:
+        max_field_chars: a row with a longer value is quarantined (``oversized_field``), so one runaway field
+            cannot bloat the table and everything downstream of it.
+    """
 
     delimiter: str = Field(default=",", min_length=1, max_length=1)
     quote: str = Field(default='"', min_length=1, max_length=1)
     escape: str = Field(default='"', min_length=1, max_length=1)
     encoding: Literal["UTF-8"] = "UTF-8"
     null_value: str = ""
+    max_field_chars: int = Field(default=65_536, ge=1)
 
 
 class SourceConfig(StrictModel):
@@ -68,7 +74,17 @@ class RetentionConfig(StrictModel):
 
 
 class BronzeTableConfig(StrictModel):
-    """A landing feed historised into a bronze Delta table with SCD Type 2."""
+    """A landing feed historised into a bronze Delta table with SCD Type 2.
+
+    Files are matched to ``columns`` by header name, in any order (schema drift policy):
+
+    * a declared column missing from a file is null for its rows, unless it is required (primary key, sequence
+      column or ``nullable: false``): then the batch fails naming the file and the column;
+    * ``on_new_columns`` says what happens to columns a file has and the metadata does not declare: ``rescue``
+      (default) keeps their values per row as a JSON object in ``_rescued_data``, ``ignore`` drops them with a
+      warning, ``fail`` fails the batch naming them;
+    * a value that does not fit its declared type is rejected per row (``malformed_<column>``), never per file.
+    """
 
     table: Identifier
     description: str | None = None
@@ -82,11 +98,19 @@ class BronzeTableConfig(StrictModel):
     source: SourceConfig = Field(default_factory=SourceConfig)
     quality: QualityConfig = Field(default_factory=QualityConfig)
     retention: RetentionConfig | None = None
+    on_new_columns: Literal["fail", "ignore", "rescue"] = "rescue"
 
     @property
     def column_names(self) -> list[str]:
         """Declared column names in file order."""
         return [column.name for column in self.columns]
+
+    @property
+    def required_columns(self) -> list[str]:
+        """Columns every row must have: primary key, sequence column and ``nullable: false`` columns."""
+        return list(
+            dict.fromkeys([*self.primary_key, self.sequence_column, *[c.name for c in self.columns if not c.nullable]])
+        )
 
     @property
     def source_path(self) -> str:
@@ -107,8 +131,8 @@ class BronzeTableConfig(StrictModel):
         for index, name in enumerate(names):
             if name in seen:
                 issues.append((f"columns[{index}].name", f"duplicate column {name!r}"))
-            if name in SCD_COLUMNS:
-                issues.append((f"columns[{index}].name", f"{name!r} is reserved for SCD2 bookkeeping"))
+            if name in RESERVED_COLUMNS:
+                issues.append((f"columns[{index}].name", f"{name!r} is reserved for paylake bookkeeping"))
             seen.add(name)
 
         def check(key: str, column: str) -> None:

@@ -149,7 +149,8 @@ class S3Objects:
             token = page["NextContinuationToken"]
 
     def list(self, folder: str, suffixes: tuple[str, ...] = (), recursive: bool = False) -> list[ObjectInfo]:
-        prefix = "/".join(p for p in (self.prefix, folder.strip("/")) if p) + "/"
+        prefix = "/".join(p for p in (self.prefix, folder.strip("/")) if p)
+        prefix = f"{prefix}/" if prefix else ""  # the bucket's root: every key
         found = []
         for page in self._pages(prefix, recursive):
             for item in page.get("Contents", []):

@@ -23,6 +23,7 @@ from pyspark.sql import functions as F
 from pyspark.sql.pandas.types import from_arrow_schema
 
 from paylake.errors import TableStoreError
+from paylake.faults import fault_point
 from paylake.lake.store import Filters, MergeMetrics, MergeSpec, TableRef, TableStore, filters_sql
 
 
@@ -66,13 +67,15 @@ def staged(df: DataFrame) -> Iterator[ds.Dataset]:
         shutil.rmtree(folder, ignore_errors=True)
 
 
-def batches(dataset: ds.Dataset) -> pa.RecordBatchReader:
-    """The dataset as a stream of delta-rs-safe batches: memory is bounded by a batch, not the table."""
+def batches(dataset: ds.Dataset, ref: TableRef) -> pa.RecordBatchReader:
+    """The dataset as a stream of delta-rs-safe batches for ``ref``: memory is bounded by a batch, not the
+    table. The fault point ``mid_write@<ref>`` sits after the first batch, before delta-rs commits."""
     schema = delta_rs_schema(dataset.schema.remove_metadata())
 
     def safe() -> Iterator[pa.RecordBatch]:
         for batch in dataset.to_batches(batch_size=256 * 1024):
             yield from for_delta_rs(pa.Table.from_batches([batch]).replace_schema_metadata(None)).to_batches()
+            fault_point("mid_write", str(ref))
 
     return pa.RecordBatchReader.from_batches(schema, safe())
 
@@ -144,22 +147,22 @@ class DeltaRsStore(TableStore):
     def append(self, ref: TableRef, df: DataFrame, partition_by: Sequence[str] = ()) -> None:
         with staged(df) as data:
             if not self.exists(ref) or data.count_rows():
-                self._append(ref, batches(data), partition_by)
+                self._append(ref, batches(data, ref), partition_by)
 
     def replace_where(self, ref: TableRef, df: DataFrame, predicate: str, partition_by: Sequence[str] = ()) -> None:
         with staged(df) as data:
             if not self.exists(ref):
-                self._append(ref, batches(data), partition_by)
+                self._append(ref, batches(data, ref), partition_by)
             else:
                 write_deltalake(
-                    self.path(ref), batches(data), mode="overwrite", predicate=predicate, schema_mode="merge"
+                    self.path(ref), batches(data, ref), mode="overwrite", predicate=predicate, schema_mode="merge"
                 )
 
     def overwrite(self, ref: TableRef, df: DataFrame, partition_by: Sequence[str] = ()) -> None:
         with staged(df) as data:
             write_deltalake(
                 self.path(ref),
-                batches(data),
+                batches(data, ref),
                 mode="overwrite",
                 schema_mode="overwrite",
                 partition_by=list(partition_by) or None,
@@ -173,14 +176,14 @@ class DeltaRsStore(TableStore):
             if not self.exists(ref):
                 # Nothing to match in a new table: every source row is an insert, written as such.
                 if spec.insert_all:
-                    self._append(ref, batches(data), partition_by)
+                    self._append(ref, batches(data, ref), partition_by)
                     return MergeMetrics(inserted=rows, updated=0)
                 empty = pa.RecordBatchReader.from_batches(delta_rs_schema(data.schema.remove_metadata()), iter([]))
                 self._append(ref, empty, partition_by)
             if rows == 0:
                 return MergeMetrics(inserted=0, updated=0)
             builder = self._table(ref).merge(
-                batches(data), predicate=spec.predicate, source_alias="s", target_alias="t"
+                batches(data, ref), predicate=spec.predicate, source_alias="s", target_alias="t", merge_schema=True
             )
             if spec.update:
                 builder = builder.when_matched_update(updates=dict(spec.update), predicate=spec.matched_condition)

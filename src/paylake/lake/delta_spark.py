@@ -16,8 +16,11 @@ from paylake.lake.store import Filters, MergeMetrics, MergeSpec, TableRef, Table
 
 
 def merge_sql(target: str, source_view: str, spec: MergeSpec) -> str:
-    """Render a MergeSpec as a Spark SQL ``MERGE INTO`` statement (aliases ``t`` and ``s``)."""
-    lines = [f"MERGE INTO {target} AS t", f"USING {source_view} AS s", f"ON {spec.predicate}"]
+    """Render a MergeSpec as a Spark SQL ``MERGE INTO`` statement (aliases ``t`` and ``s``).
+
+    With schema evolution, as on delta-rs: a column paylake adds later (``_rescued_data``) joins an older table.
+    """
+    lines = [f"MERGE WITH SCHEMA EVOLUTION INTO {target} AS t", f"USING {source_view} AS s", f"ON {spec.predicate}"]
     if spec.update:
         condition = f" AND ({spec.matched_condition})" if spec.matched_condition else ""
         assignments = ", ".join(f"t.`{column}` = {expression}" for column, expression in spec.update.items())

@@ -12,6 +12,7 @@ from datetime import date, datetime, timezone
 from pyspark.sql import functions as F
 
 from paylake.bronze.ingest import RunInfo, ingest_table
+from paylake.bronze.landing import unclaimed_files
 from paylake.builders import DerivedLayer
 from paylake.errors import PaylakeError, UsageError
 from paylake.lake.store import TableRef
@@ -161,6 +162,8 @@ def run_bronze(
 ) -> LayerRun:
     """Ingest the selected bronze tables (``all`` or a list) up to ``as_of``."""
     configs = context.bronze.tables
+    for path in unclaimed_files(context.landing, configs.values()):
+        logger.warning("%s: no bronze table reads this file (unknown feed or misplaced file); left alone", path)
     dependencies = {name: config.dependencies() for name, config in configs.items()}
     return run_layer(context, "bronze", dependencies, _run_bronze_table, tables, as_of, run_id)
 

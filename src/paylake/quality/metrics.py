@@ -41,7 +41,10 @@ def write_dq_metrics(
             "action",
             "rows_checked",
             "rows_failed",
-            (1 - F.col("rows_failed") / F.col("rows_checked")).alias("pass_rate"),
+            # No rows checked (a header-only file): nothing failed.
+            F.when(F.col("rows_checked") > 0, 1 - F.col("rows_failed") / F.col("rows_checked"))
+            .otherwise(F.lit(1.0))
+            .alias("pass_rate"),
             F.lit(as_of).alias("as_of"),
             F.lit(at).alias("recorded_at"),
         ),
