@@ -40,7 +40,16 @@ FAULTS = [
 ]
 RANDOM_KILLS = 2
 # Audit values that differ between any two runs by design; pipeline_runs is the audit log of every attempt.
-AUDIT = {"_batch_id", "_ingested_at", "_quarantined_at", "_built_at", "ingested_at", "run_id", "batch_id"}
+AUDIT = {
+    "_batch_id",
+    "_ingested_at",
+    "_quarantined_at",
+    "_built_at",
+    "ingested_at",
+    "recorded_at",
+    "run_id",
+    "batch_id",
+}
 SKIP = {"ops/pipeline_runs"}
 
 
