@@ -51,9 +51,8 @@ from paylake.quality.gate import (
     CheckSpec,
     apply_checks,
     checks_for,
+    failure_counts,
     is_rejected,
-    pass_rates,
-    rule_failures,
     with_fk_lookups,
 )
 from paylake.quality.metrics import write_dq_metrics
@@ -209,10 +208,30 @@ class BatchCounts:
 
 
 def count_batch(checked: DataFrame, checks: Sequence[CheckSpec]) -> BatchCounts:
-    """Collect the gate's per-file and per-rule counts (small results)."""
-    per_file = {row[SOURCE_FILE]: (row["rows"], row["rejected"]) for row in pass_rates(checked).collect()}
-    flagged = checked.where(~is_rejected() & (F.size(FLAGS) > 0)).count()  # loaded rows that carry flags
-    return BatchCounts(per_file, rule_failures(checked, checks).collect(), flagged)
+    """The gate's per-file and per-rule counts, in one Spark job (a small result: one row per file)."""
+    stats = (
+        checked.groupBy(SOURCE_FILE)
+        .agg(
+            F.count(F.lit(1)).alias("rows"),
+            F.sum(is_rejected().cast("long")).alias("rejected"),
+            F.sum((~is_rejected() & (F.size(FLAGS) > 0)).cast("long")).alias("flagged"),  # loaded rows with flags
+            *failure_counts(checks),
+        )
+        .collect()
+    )
+    rows = sum(row["rows"] for row in stats)
+    failures = [
+        Row(
+            rule=check.name,
+            rule_type=check.rule_type,
+            action=check.action,
+            rows_checked=rows,
+            rows_failed=sum(row[f"c{index}"] or 0 for row in stats),
+        )
+        for index, check in enumerate(checks)
+    ]
+    per_file = {row[SOURCE_FILE]: (row["rows"], row["rejected"]) for row in stats}
+    return BatchCounts(per_file, failures, sum(row["flagged"] for row in stats))
 
 
 def check_batch(config: BronzeTableConfig, files: Sequence[LandingFile], counts: BatchCounts) -> None:

@@ -14,7 +14,8 @@ from datetime import date
 
 from pyspark.sql import SparkSession
 
-from paylake.bronze.ingest import scd2_spec
+from paylake.bronze.ingest import rescued_columns, scd2_spec
+from paylake.bronze.landing import RESCUED
 from paylake.bronze.scd2 import target_columns
 from paylake.config.bronze import BronzeTableConfig
 from paylake.config.derived import AS_OF, BUILT_AT
@@ -35,6 +36,7 @@ _BOOKKEEPING = {
     "is_current": "boolean",
     "record_version": "int",
     "row_hash": "string",
+    RESCUED: "string",
 }
 
 
@@ -48,6 +50,7 @@ def quarantine_schema(config: BronzeTableConfig) -> Schema:
     """Columns of a bronze quarantine table: every value as delivered (text), then why and where from."""
     return [
         *[(c.name, "string") for c in config.columns],
+        *[(name, "string") for name in rescued_columns(config)],
         ("_dq_rules", "array<string>"),
         ("_dq_reason", "string"),
         (SOURCE_FILE, "string"),

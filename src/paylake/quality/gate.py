@@ -14,7 +14,6 @@ from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
 from paylake.config.quality import Action, ForeignKeyRule, Rule
-from paylake.lineage import SOURCE_FILE
 from paylake.quality.rules import CHECKS, fk_column
 
 REJECTS, REASONS, FLAGS = "_dq_rejects", "_dq_reasons", "_dq_flags"
@@ -100,13 +99,17 @@ def is_rejected() -> Column:
     return F.size(F.col(REJECTS)) > 0
 
 
-def rule_failures(checked: DataFrame, checks: Sequence[CheckSpec]) -> DataFrame:
-    """One row per check: ``rule``, ``rule_type``, ``action``, ``rows_checked``, ``rows_failed``."""
-    counts = [
+def failure_counts(checks: Sequence[CheckSpec]) -> list[Column]:
+    """Aggregate columns ``c<i>``: how many rows failed check ``i``."""
+    return [
         F.sum(F.array_contains(F.col(REJECTS if c.action == "reject" else FLAGS), c.name).cast("long")).alias(f"c{i}")
         for i, c in enumerate(checks)
     ]
-    totals = checked.agg(F.count(F.lit(1)).alias("rows_checked"), *counts)
+
+
+def rule_failures(checked: DataFrame, checks: Sequence[CheckSpec]) -> DataFrame:
+    """One row per check: ``rule``, ``rule_type``, ``action``, ``rows_checked``, ``rows_failed``."""
+    totals = checked.agg(F.count(F.lit(1)).alias("rows_checked"), *failure_counts(checks))
     rows = [
         F.struct(
             F.lit(c.name).alias("rule"),
@@ -120,12 +123,3 @@ def rule_failures(checked: DataFrame, checks: Sequence[CheckSpec]) -> DataFrame:
     if not rows:
         return totals.select(F.lit("").alias("rule")).where("false")
     return totals.select(F.explode(F.array(*rows)).alias("r")).select("r.*")
-
-
-def pass_rates(checked: DataFrame, by: str = SOURCE_FILE) -> DataFrame:
-    """Per ``by`` value: ``rows``, ``rejected`` and ``pass_rate`` (share of rows not rejected)."""
-    return (
-        checked.groupBy(by)
-        .agg(F.count(F.lit(1)).alias("rows"), F.sum(is_rejected().cast("long")).alias("rejected"))
-        .withColumn("pass_rate", 1 - F.col("rejected") / F.col("rows"))
-    )
