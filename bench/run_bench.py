@@ -84,7 +84,8 @@ def floor(files: dict[str, Path], lake: Path, append: bool) -> dict[str, float]:
     seconds = {}
     for feed, path in files.items():
         started = time.perf_counter()
-        names = path.open(encoding="utf-8").readline().strip().split(",")
+        with path.open(encoding="utf-8") as handle:
+            names = handle.readline().strip().split(",")
         table = pacsv.read_csv(
             path, convert_options=pacsv.ConvertOptions(column_types=dict.fromkeys(names, pa.string()))
         )
