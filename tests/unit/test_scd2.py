@@ -1,7 +1,8 @@
-"""scd2_changes on tiny DataFrames: every SCD2 semantic of GUIDE.md section 5, one case each."""
+"""scd2_changes on tiny DataFrames: every SCD2 semantic of GUIDE.md section 5, one case each, on both engines."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date, datetime
 
 import pytest
@@ -9,7 +10,8 @@ from chispa import assert_df_equality
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from paylake.bronze.scd2 import Scd2Spec, scd2_changes, scd2_merge_spec
+from paylake.bronze import scd2_duckdb
+from paylake.bronze.scd2 import ROW_HASH, Scd2Spec, row_hash, scd2_changes, scd2_merge_spec
 
 SPEC = Scd2Spec(
     keys=("id",),
@@ -52,23 +54,45 @@ def expected(spark: SparkSession, *rows: tuple[str, int, str, str | None, bool, 
     )
 
 
+Engine = Callable[[DataFrame, "DataFrame | None", Scd2Spec, "DataFrame | None"], DataFrame]
+
+
+def _duckdb(batch_df: DataFrame, current_df: DataFrame | None, spec: Scd2Spec, seen: DataFrame | None) -> DataFrame:
+    """The local engine on the same inputs: Spark hashes the batch, DuckDB computes, the result comes back."""
+    hashed = batch_df.withColumn(ROW_HASH, row_hash(spec.compare_columns)).toArrow()
+    target = current_df.toArrow() if current_df is not None else None
+    got = scd2_duckdb.scd2_changes(hashed, target, spec, seen.toArrow() if seen is not None else None)
+    return batch_df.sparkSession.createDataFrame(got if got.num_rows else got.schema.empty_table())
+
+
+@pytest.fixture(params=["spark", "duckdb"])
+def scd2(request: pytest.FixtureRequest) -> Engine:
+    """Each test runs on both engines: Spark (Databricks) and DuckDB (local mode)."""
+    return scd2_changes if request.param == "spark" else _duckdb
+
+
 def changes(
-    batch_df: DataFrame, current_df: DataFrame | None, spec: Scd2Spec = SPEC, presence: DataFrame | None = None
+    scd2: Engine,
+    batch_df: DataFrame,
+    current_df: DataFrame | None,
+    spec: Scd2Spec = SPEC,
+    presence: DataFrame | None = None,
 ) -> DataFrame:
-    return scd2_changes(batch_df, current_df, spec, presence).select(OUT)
+    return scd2(batch_df, current_df, spec, presence).select(OUT)
 
 
 def check(actual: DataFrame, wanted: DataFrame) -> None:
     assert_df_equality(actual, wanted, ignore_row_order=True, ignore_nullable=True)
 
 
-def test_new_keys_open_version_one(spark: SparkSession) -> None:
-    got = changes(batch(spark, ("a", "x", 1, "2026-01-01 10:00:00", "2026-01-01")), None)
+def test_new_keys_open_version_one(spark: SparkSession, scd2: Engine) -> None:
+    got = changes(scd2, batch(spark, ("a", "x", 1, "2026-01-01 10:00:00", "2026-01-01")), None)
     check(got, expected(spark, ("a", 1, "2026-01-01 10:00:00", None, True, 1, "insert")))
 
 
-def test_tracked_change_closes_current_and_opens_next_version(spark: SparkSession) -> None:
+def test_tracked_change_closes_current_and_opens_next_version(spark: SparkSession, scd2: Engine) -> None:
     got = changes(
+        scd2,
         batch(spark, ("a", "x", 2, "2026-01-05 09:00:00", "2026-01-05")),
         current(spark, ("a", 1, "2026-01-01 10:00:00", 1)),
     )
@@ -82,34 +106,38 @@ def test_tracked_change_closes_current_and_opens_next_version(spark: SparkSessio
     )
 
 
-def test_repeated_row_changes_nothing(spark: SparkSession) -> None:
+def test_repeated_row_changes_nothing(spark: SparkSession, scd2: Engine) -> None:
     got = changes(
+        scd2,
         batch(spark, ("a", "n", 1, "2026-01-01 10:00:00", "2026-01-05")),
         current(spark, ("a", 1, "2026-01-01 10:00:00", 1)),
     )
     assert got.count() == 0
 
 
-def test_untracked_change_refreshes_the_current_row_without_a_version(spark: SparkSession) -> None:
-    got = scd2_changes(
+def test_untracked_change_refreshes_the_current_row_without_a_version(spark: SparkSession, scd2: Engine) -> None:
+    got = scd2(
         batch(spark, ("a", "renamed", 1, "2026-01-05 09:00:00", "2026-01-05")),
         current(spark, ("a", 1, "2026-01-01 10:00:00", 1)),
         SPEC,
+        None,
     )
     check(got.select(OUT), expected(spark, ("a", 1, "2026-01-01 10:00:00", None, True, 1, "refresh")))
     assert [(r.name, r.updated_at) for r in got.collect()] == [("renamed", ts("2026-01-05 09:00:00"))]
 
 
-def test_equal_sequence_value_is_not_newer(spark: SparkSession) -> None:
+def test_equal_sequence_value_is_not_newer(spark: SparkSession, scd2: Engine) -> None:
     got = changes(
+        scd2,
         batch(spark, ("a", "x", 7, "2026-01-01 10:00:00", "2026-01-05")),
         current(spark, ("a", 1, "2026-01-01 10:00:00", 1)),
     )
     assert got.count() == 0
 
 
-def test_several_versions_in_one_batch_form_a_chain(spark: SparkSession) -> None:
+def test_several_versions_in_one_batch_form_a_chain(spark: SparkSession, scd2: Engine) -> None:
     got = changes(
+        scd2,
         batch(
             spark,
             ("a", "x", 3, "2026-01-02 12:00:00", "2026-01-02"),  # out of file order on purpose
@@ -131,16 +159,18 @@ def test_several_versions_in_one_batch_form_a_chain(spark: SparkSession) -> None
     )
 
 
-def test_older_record_never_overwrites_the_current_version(spark: SparkSession) -> None:
+def test_older_record_never_overwrites_the_current_version(spark: SparkSession, scd2: Engine) -> None:
     got = changes(
+        scd2,
         batch(spark, ("a", "x", 0, "2025-12-31 23:00:00", "2026-01-05")),
         current(spark, ("a", 1, "2026-01-01 10:00:00", 1)),
     )
     assert got.count() == 0
 
 
-def test_older_record_later_in_a_backlog_is_stale_too(spark: SparkSession) -> None:
+def test_older_record_later_in_a_backlog_is_stale_too(spark: SparkSession, scd2: Engine) -> None:
     got = changes(
+        scd2,
         batch(
             spark,
             ("a", "x", 1, "2026-01-02 10:00:00", "2026-01-02"),
@@ -151,8 +181,9 @@ def test_older_record_later_in_a_backlog_is_stale_too(spark: SparkSession) -> No
     check(got, expected(spark, ("a", 1, "2026-01-02 10:00:00", None, True, 1, "insert")))
 
 
-def test_same_sequence_within_one_file_keeps_the_last_row(spark: SparkSession) -> None:
+def test_same_sequence_within_one_file_keeps_the_last_row(spark: SparkSession, scd2: Engine) -> None:
     got = changes(
+        scd2,
         batch(
             spark,
             ("a", "x", 1, "2026-01-02 10:00:00", "2026-01-02"),
@@ -167,8 +198,9 @@ def presence(spark: SparkSession, *rows: tuple[str, str]) -> DataFrame:
     return spark.createDataFrame([(i, date.fromisoformat(d)) for i, d in rows], "id string, _extract_date date")
 
 
-def test_snapshot_missing_key_closes_its_current_row(spark: SparkSession) -> None:
+def test_snapshot_missing_key_closes_its_current_row(spark: SparkSession, scd2: Engine) -> None:
     got = changes(
+        scd2,
         batch(spark, ("a", "x", 1, "2026-01-01 10:00:00", "2026-01-05")),
         current(spark, ("a", 1, "2026-01-01 10:00:00", 1), ("b", 5, "2026-01-01 11:00:00", 1)),
         SNAPSHOT,
@@ -177,8 +209,9 @@ def test_snapshot_missing_key_closes_its_current_row(spark: SparkSession) -> Non
     check(got, expected(spark, ("b", 5, "2026-01-01 11:00:00", "2026-01-05 00:00:00", False, 1, "close")))
 
 
-def test_snapshot_key_present_but_rejected_is_not_deleted(spark: SparkSession) -> None:
+def test_snapshot_key_present_but_rejected_is_not_deleted(spark: SparkSession, scd2: Engine) -> None:
     got = changes(
+        scd2,
         batch(spark, ("a", "x", 1, "2026-01-01 10:00:00", "2026-01-05")),
         current(spark, ("a", 1, "2026-01-01 10:00:00", 1), ("b", 5, "2026-01-01 11:00:00", 1)),
         SNAPSHOT,
@@ -187,8 +220,9 @@ def test_snapshot_key_present_but_rejected_is_not_deleted(spark: SparkSession) -
     assert got.count() == 0
 
 
-def test_snapshot_backlog_delete_then_return_opens_a_new_version(spark: SparkSession) -> None:
+def test_snapshot_backlog_delete_then_return_opens_a_new_version(spark: SparkSession, scd2: Engine) -> None:
     got = changes(
+        scd2,
         batch(
             spark,
             ("a", "x", 1, "2026-01-01 10:00:00", "2026-01-02"),
@@ -208,8 +242,9 @@ def test_snapshot_backlog_delete_then_return_opens_a_new_version(spark: SparkSes
     )
 
 
-def test_incremental_feed_never_deletes(spark: SparkSession) -> None:
+def test_incremental_feed_never_deletes(spark: SparkSession, scd2: Engine) -> None:
     got = changes(
+        scd2,
         batch(spark, ("a", "x", 1, "2026-01-01 10:00:00", "2026-01-05")),
         current(spark, ("a", 1, "2026-01-01 10:00:00", 1), ("b", 5, "2026-01-01 11:00:00", 1)),
         SPEC,

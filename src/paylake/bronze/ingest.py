@@ -13,9 +13,12 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timezone
 
+import pyarrow.compute as pc
+import pyarrow.dataset as ds
 from pyspark.sql import DataFrame, Row, SparkSession
 from pyspark.sql import functions as F
 
+from paylake.bronze import scd2_duckdb
 from paylake.bronze.landing import (
     RAW,
     RESCUED,
@@ -32,8 +35,10 @@ from paylake.bronze.scd2 import (
     EFFECTIVE_FROM,
     EFFECTIVE_TO,
     IS_CURRENT,
+    ROW_HASH,
     Scd2Spec,
     latest_versions,
+    row_hash,
     scd2_changes,
     scd2_merge_spec,
 )
@@ -41,7 +46,8 @@ from paylake.config.bronze import BronzeTableConfig
 from paylake.config.quality import ForeignKeyRule
 from paylake.errors import DataQualityError, IngestionError
 from paylake.faults import fault_point
-from paylake.lake.store import TableRef, TableStore, sql_literal
+from paylake.lake.delta_rs import DeltaRsStore, staged
+from paylake.lake.store import MergeSpec, TableRef, TableStore, sql_literal
 from paylake.lineage import BATCH_ID, EXTRACT_DATE, INGESTED_AT, SOURCE_FILE, SOURCE_ROW
 from paylake.orchestration.results import TableResult
 from paylake.quality.gate import (
@@ -176,6 +182,54 @@ def _latest(store: TableStore, target: TableRef, spec: Scd2Spec, batch: DataFram
     # A column paylake added after the table was created (``_rescued_data``) is null in its older rows.
     added = {c: F.lit(None).cast(batch.schema[c].dataType) for c in spec.columns if c not in current.columns}
     return current.withColumns(added) if added else current
+
+
+def apply_scd2(
+    store: TableStore,
+    target: TableRef,
+    batch: DataFrame,
+    spec: Scd2Spec,
+    presence: DataFrame | None,
+    applied_through: date | None,
+    partition_by: Sequence[str] = (),
+) -> dict[str, int]:
+    """Compute a batch's SCD2 changes and MERGE them into ``target``; returns the count per ``_change``.
+
+    In local mode (delta-rs) DuckDB computes the changes straight from the table's Parquet files
+    (:mod:`paylake.bronze.scd2_duckdb`); elsewhere Spark does (:func:`paylake.bronze.scd2.scd2_changes`).
+    """
+    merge = scd2_merge_spec(spec, partition_by)
+    if isinstance(store, DeltaRsStore):
+        return _apply_scd2_duckdb(store, target, batch, spec, presence, applied_through, merge, partition_by)
+    current = _latest(store, target, spec, batch)
+    changes = scd2_changes(batch, current, spec, presence, applied_through).persist()
+    try:
+        by_change = {row[CHANGE]: row["count"] for row in changes.groupBy(CHANGE).count().collect()}
+        store.merge(target, changes.drop(CHANGE), merge, partition_by)
+    finally:
+        changes.unpersist()
+    return by_change
+
+
+def _apply_scd2_duckdb(
+    store: DeltaRsStore,
+    target: TableRef,
+    batch: DataFrame,
+    spec: Scd2Spec,
+    presence: DataFrame | None,
+    applied_through: date | None,
+    merge: MergeSpec,
+    partition_by: Sequence[str],
+) -> dict[str, int]:
+    hashed = batch.select(*spec.columns, row_hash(spec.compare_columns).alias(ROW_HASH), EXTRACT_DATE, SOURCE_ROW)
+    timezone = batch.sparkSession.conf.get("spark.sql.session.timeZone") or "UTC"
+    with staged(hashed) as rows:
+        seen = presence.toArrow() if presence is not None else None  # snapshot keys and dates: small
+        existing = store.dataset(target) if store.exists(target) else None
+        changes = scd2_duckdb.scd2_changes(rows, existing, spec, seen, applied_through, timezone)
+    by_change = {str(v["values"]): int(v["counts"]) for v in pc.value_counts(changes[CHANGE]).to_pylist()}
+    store.merge_arrow(target, ds.dataset(changes.drop_columns([CHANGE])), merge, partition_by)
+    return by_change
 
 
 def ingested_files(store: TableStore, table: str) -> IngestedFiles:
@@ -315,16 +369,9 @@ def ingest_table(
         accepted = checked.where(~is_rejected()).withColumns(
             {BATCH_ID: F.lit(batch_id), INGESTED_AT: F.lit(ingested_at)}
         )
-        current = _latest(store, target, spec, accepted)
         presence = checked.select(*config.primary_key, EXTRACT_DATE).dropna() if spec.snapshot else None
-        changes = scd2_changes(accepted, current, spec, presence, log.latest_extract).persist()
-        try:
-            by_change = changes.groupBy(CHANGE).count().collect()
-            result.new_versions = sum(r["count"] for r in by_change if r[CHANGE] == "insert")
-            result.closed_versions = sum(r["count"] for r in by_change if r[CHANGE] == "close")
-            store.merge(target, changes.drop(CHANGE), scd2_merge_spec(spec, config.partition_by), config.partition_by)
-        finally:
-            changes.unpersist()
+        by_change = apply_scd2(store, target, accepted, spec, presence, log.latest_extract, config.partition_by)
+        result.new_versions, result.closed_versions = by_change.get("insert", 0), by_change.get("close", 0)
     finally:
         checked.unpersist()
     fault_point("after_target_merge", f"bronze.{config.table}")

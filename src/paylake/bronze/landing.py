@@ -15,11 +15,11 @@ from datetime import date, datetime
 from functools import reduce
 from pathlib import Path
 
-from pyspark.sql import Column, DataFrame, SparkSession, Window
+from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.types import StringType, StructField, StructType
 
-from paylake.config.bronze import BronzeTableConfig
+from paylake.config.bronze import BronzeTableConfig, CsvOptions
 from paylake.errors import IngestionError
 from paylake.io.objects import ObjectStore, open_objects
 from paylake.lineage import EXTRACT_DATE, SOURCE_FILE, SOURCE_ROW
@@ -169,8 +169,47 @@ def _quoted(name: str) -> Column:
     return F.col("`" + name.replace("`", "``") + "`")
 
 
-def _read_group(spark: SparkSession, paths: Sequence[str], layout: FileLayout, config: BronzeTableConfig) -> DataFrame:
-    """Files sharing one header, read as strings and brought to the table's columns."""
+def one_line_records(path: str, options: CsvOptions) -> bool:
+    """True when every CSV record of the local file at ``path`` is one physical line, so Spark may split the file
+    between lines and parse the parts in parallel: no bare CR (Spark keeps one inside a value) and no quoted value
+    across lines (each line holds an even number of quote characters; with an escape other than the quote, no
+    escape character at all). Remote files are not scanned and count as multi-line."""
+    if "://" in path:
+        return False
+    quote, escape = options.quote.encode(), options.escape.encode()
+    carry = b""
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 24), b""):
+            data = carry + block
+            end = data.rfind(b"\n") + 1  # whole lines only; the rest waits for the next block
+            lines, carry = data[:end], data[end:]
+            if not _lines_are_records(lines, quote, escape):
+                return False
+    return _lines_are_records(carry, quote, escape)
+
+
+def _lines_are_records(data: bytes, quote: bytes, escape: bytes) -> bool:
+    if data.count(b"\r") != data.count(b"\r\n") or (escape != quote and escape in data):
+        return False
+    at = data.find(quote)
+    while at != -1:
+        start, end = data.rfind(b"\n", 0, at) + 1, data.find(b"\n", at)
+        end = len(data) if end == -1 else end
+        if data.count(quote, start, end) % 2:
+            return False
+        at = data.find(quote, end)
+    return True
+
+
+def _read_group(
+    spark: SparkSession, paths: Sequence[str], layout: FileLayout, config: BronzeTableConfig, multiline: bool
+) -> DataFrame:
+    """Files sharing one header, read as strings and brought to the table's columns.
+
+    ``_source_row`` is numbered without a sort: Spark reads a file in blocks (one per task when it can split the
+    file between lines), each block's rows are consecutive in ``monotonically_increasing_id``, so a small count of
+    rows per block gives every block's first row number.
+    """
     options = config.source.options
     schema = StructType(
         [StructField(name, StringType()) for name in layout.header] + [StructField(CORRUPT, StringType())]
@@ -186,8 +225,23 @@ def _read_group(spark: SparkSession, paths: Sequence[str], layout: FileLayout, c
         escape=options.escape,
         encoding=options.encoding,
         nullValue=options.null_value,
-        multiLine=True,
+        multiLine=multiline,
+    ).select(
+        "*",
+        F.col("_metadata.file_name").alias(SOURCE_FILE),
+        F.col("_metadata.file_block_start").alias("_block"),
+        F.monotonically_increasing_id().alias("_mid"),
     )
+    blocks = raw.groupBy(SOURCE_FILE, "_block").agg(F.min("_mid").alias("first"), F.count(F.lit(1)).alias("rows"))
+    shift, before, previous_file = {}, 0, None
+    for block in sorted(blocks.collect(), key=lambda b: (b[SOURCE_FILE], b["_block"])):
+        before = 0 if block[SOURCE_FILE] != previous_file else before
+        shift[(block[SOURCE_FILE], block["_block"])] = before + 1 - block["first"]
+        before, previous_file = before + block["rows"], block[SOURCE_FILE]
+    shifts = F.create_map(*[F.lit(x) for (file, start), value in shift.items() for x in (f"{file}/{start}", value)])
+    at = F.concat_ws("/", SOURCE_FILE, F.col("_block").cast("string"))
+    row = F.col("_mid") + shifts[at] if shift else F.lit(None)  # no rows, nothing to number
+
     columns = [
         (F.lit(None).cast("string") if name in layout.missing else _quoted(name)).alias(name)
         for name in config.column_names
@@ -198,12 +252,7 @@ def _read_group(spark: SparkSession, paths: Sequence[str], layout: FileLayout, c
             text = F.to_json(F.struct(*[_quoted(name).alias(name) for name in layout.extra]))
             rescued = F.when(text != "{}", text)  # all extra values null: nothing rescued
         columns.append(rescued.alias(RESCUED))
-    in_file_order = Window.partitionBy(SOURCE_FILE).orderBy("_mid")
-    return (
-        raw.withColumn(SOURCE_FILE, F.col("_metadata.file_name"))
-        .withColumn("_mid", F.monotonically_increasing_id())
-        .select(*columns, CORRUPT, SOURCE_FILE, F.row_number().over(in_file_order).alias(SOURCE_ROW))
-    )
+    return raw.select(*columns, CORRUPT, SOURCE_FILE, row.cast("int").alias(SOURCE_ROW))
 
 
 def read_landing(
@@ -216,16 +265,17 @@ def read_landing(
     """Read landing files as strings: the declared columns (by header name, in metadata order), ``_rescued_data``
     under ``on_new_columns: rescue``, ``_corrupt_record``, ``_source_file``, ``_source_row``, ``_extract_date``.
 
-    Files are read in groups of equal headers (one group on a normal day). With ``staging``, each file is first
+    Files are read in groups of equal headers (one group on a normal day), and apart when a file has records
+    across lines (:func:`one_line_records`), which Spark must read whole. With ``staging``, each file is first
     copied there (same base name) and Spark reads the copy. ``layouts`` are the files' :func:`file_layout`
     results, computed here when not given.
     """
     layouts = layouts if layouts is not None else [file_layout(f, config) for f in files]
-    groups: dict[FileLayout, list[str]] = {}
+    groups: dict[tuple[FileLayout, bool], list[str]] = {}
     for file, layout in zip(files, layouts, strict=True):
         path = file.objects.local_copy(file.path, staging) if staging else file.path
-        groups.setdefault(layout, []).append(path)
-    parts = [_read_group(spark, paths, layout, config) for layout, paths in groups.items()]
+        groups.setdefault((layout, not one_line_records(path, config.source.options)), []).append(path)
+    parts = [_read_group(spark, paths, layout, config, multiline) for (layout, multiline), paths in groups.items()]
     dates = F.create_map(*[x for f in files for x in (F.lit(f.name), F.lit(f.extract_date))])
     return reduce(DataFrame.unionByName, parts).withColumn(EXTRACT_DATE, dates[F.col(SOURCE_FILE)])
 

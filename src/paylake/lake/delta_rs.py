@@ -172,28 +172,38 @@ class DeltaRsStore(TableStore):
         self, ref: TableRef, source: DataFrame, spec: MergeSpec, partition_by: Sequence[str] = ()
     ) -> MergeMetrics:
         with staged(source) as data:
-            rows = data.count_rows()
-            if not self.exists(ref):
-                # Nothing to match in a new table: every source row is an insert, written as such.
-                if spec.insert_all:
-                    self._append(ref, batches(data, ref), partition_by)
-                    return MergeMetrics(inserted=rows, updated=0)
-                empty = pa.RecordBatchReader.from_batches(delta_rs_schema(data.schema.remove_metadata()), iter([]))
-                self._append(ref, empty, partition_by)
-            if rows == 0:
-                return MergeMetrics(inserted=0, updated=0)
-            builder = self._table(ref).merge(
-                batches(data, ref), predicate=spec.predicate, source_alias="s", target_alias="t", merge_schema=True
-            )
-            if spec.update:
-                builder = builder.when_matched_update(updates=dict(spec.update), predicate=spec.matched_condition)
+            return self.merge_arrow(ref, data, spec, partition_by)
+
+    def merge_arrow(
+        self, ref: TableRef, data: ds.Dataset, spec: MergeSpec, partition_by: Sequence[str] = ()
+    ) -> MergeMetrics:
+        """:meth:`merge` for rows that are already Arrow (streamed in batches, as Spark's are)."""
+        rows = data.count_rows()
+        if not self.exists(ref):
+            # Nothing to match in a new table: every source row is an insert, written as such.
             if spec.insert_all:
-                builder = builder.when_not_matched_insert_all()
-            metrics = builder.execute()
+                self._append(ref, batches(data, ref), partition_by)
+                return MergeMetrics(inserted=rows, updated=0)
+            empty = pa.RecordBatchReader.from_batches(delta_rs_schema(data.schema.remove_metadata()), iter([]))
+            self._append(ref, empty, partition_by)
+        if rows == 0:
+            return MergeMetrics(inserted=0, updated=0)
+        builder = self._table(ref).merge(
+            batches(data, ref), predicate=spec.predicate, source_alias="s", target_alias="t", merge_schema=True
+        )
+        if spec.update:
+            builder = builder.when_matched_update(updates=dict(spec.update), predicate=spec.matched_condition)
+        if spec.insert_all:
+            builder = builder.when_not_matched_insert_all()
+        metrics = builder.execute()
         return MergeMetrics(
             inserted=int(metrics.get("num_target_rows_inserted", 0)),
             updated=int(metrics.get("num_target_rows_updated", 0)),
         )
+
+    def dataset(self, ref: TableRef) -> ds.Dataset:
+        """The table's current version as an Arrow dataset over its Parquet files (filters are pushed down)."""
+        return self._table(ref).to_pyarrow_dataset()
 
     def history(self, ref: TableRef, limit: int | None = None) -> list[dict[str, object]]:
         return list(self._table(ref).history(limit))

@@ -47,28 +47,29 @@ def with_fk_lookups(
     ``references[rule_name]`` holds the referenced table's versions as ``(key, effective_from, effective_to)``;
     a key exists on day D when a version starts before the end of D and is not closed by the start of D. Checking
     per day (not against today's rows) makes a backlog give the same answer as day-by-day loads.
+
+    The rows are joined with one row per referenced key (its versions as a list), so a key never multiplies a
+    row. Spark sizes that side from the referenced table's files: a dimension such as accounts is broadcast and
+    the batch is not shuffled for the lookup.
     """
+    day = F.col(date_column)
+    start_of_day, end_of_day = day.cast("timestamp"), F.date_add(day, 1).cast("timestamp")
+
+    def on_day(version: Column) -> Column:
+        starts, ends = version["effective_from"], version["effective_to"]
+        return (starts < end_of_day) & (ends.isNull() | (ends > start_of_day))
+
     for rule in rules:
         if not isinstance(rule, ForeignKeyRule):
             continue
-        ref = references[rule.rule_name]
-        day = F.col(date_column)
-        pairs = (
-            df.select(F.col(rule.column).alias("_fk_key"), day.alias("_fk_day")).where("_fk_key IS NOT NULL").distinct()
+        versions = (
+            references[rule.rule_name]
+            .groupBy(F.col("key").alias("_fk_ref"))
+            .agg(F.collect_list(F.struct("effective_from", "effective_to")).alias("_fk_versions"))
         )
-        start_of_day, end_of_day = F.col("_fk_day").cast("timestamp"), F.date_add(F.col("_fk_day"), 1).cast("timestamp")
-        found = pairs.join(
-            ref,
-            (F.col("_fk_key") == ref["key"])
-            & (ref["effective_from"] < end_of_day)
-            & (ref["effective_to"].isNull() | (ref["effective_to"] > start_of_day)),
-            "left_semi",
-        ).withColumn(fk_column(rule), F.lit(True))
-        # No broadcast hint: a backlog has a million (key, day) pairs; adaptive execution broadcasts small ones.
-        joined = df.join(found, (F.col(rule.column) == F.col("_fk_key")) & (day == F.col("_fk_day")), "left")
-        df = joined.drop("_fk_key", "_fk_day").withColumn(
-            fk_column(rule), F.coalesce(F.col(fk_column(rule)), F.lit(False))
-        )
+        joined = df.join(versions, F.col(rule.column) == F.col("_fk_ref"), "left")
+        found = F.coalesce(F.exists("_fk_versions", on_day), F.lit(False))
+        df = joined.withColumn(fk_column(rule), found).drop("_fk_ref", "_fk_versions")
     return df
 
 
