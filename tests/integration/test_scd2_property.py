@@ -1,8 +1,9 @@
 """Property test: random feeds through scd2_changes + a real Delta MERGE equal a simple sequential model.
 
 Both engines run it: Spark (:mod:`paylake.bronze.scd2`, used on Databricks) and DuckDB
-(:mod:`paylake.bronze.scd2_duckdb`, used in local mode). Files are grouped into batches at random, so the same feed is loaded as one backlog, day by day, or anything
-between: every grouping must give the table the reference model gives, and re-applying a batch adds nothing.
+(:mod:`paylake.bronze.scd2_duckdb`, used in local mode). Files are grouped into batches at random, so the same
+feed is loaded as one backlog, day by day, or anything between: every grouping must give the table the reference
+model gives, and re-applying a batch adds nothing.
 """
 
 from __future__ import annotations

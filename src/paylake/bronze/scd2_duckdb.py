@@ -16,6 +16,7 @@ so one function decides what "changed" means for both engines and for tables wri
 from __future__ import annotations
 
 from datetime import date
+from typing import TypeAlias
 
 import duckdb
 import pyarrow as pa
@@ -24,7 +25,7 @@ import pyarrow.dataset as ds
 from paylake.bronze.scd2 import CHANGE, EFFECTIVE_FROM, EFFECTIVE_TO, IS_CURRENT, RECORD_VERSION, ROW_HASH, Scd2Spec
 from paylake.lineage import EXTRACT_DATE, SOURCE_ROW
 
-ArrowInput = pa.Table | ds.Dataset
+ArrowInput: TypeAlias = pa.Table | ds.Dataset
 
 
 def _q(name: str) -> str:
