@@ -36,6 +36,7 @@ END = date(2026, 11, 20)  # the increment's extract date; the initial load is th
 FEEDS = ("accounts", "skus", "invoices", "invoice_line_items")
 LAYERS = ("bronze", "silver", "gold")
 SPARK_STARTED = re.compile(r"local Spark \(.*\) started in ([\d.]+) s")
+SCD2_STEP = re.compile(r"bronze\.(\w+): SCD2 step ([\d.]+) s")  # changes + merge, logged by the ingest
 # Default scale 1.0: 20,000 accounts, 2,000 SKUs, ~1,000,000 invoices and ~3,000,000 line items over 121 days.
 ACCOUNTS, SKUS, HISTORY_DAYS, INVOICE_RATE = 20_000, 2_000, 120, 3.2
 
@@ -129,6 +130,7 @@ class ProcessRun:
     wall_s: float
     peak_rss_bytes: int
     spark_startup_s: float | None
+    scd2_s: dict[str, float]  # bronze table -> seconds of its SCD2 step
     returncode: int
     stderr_tail: str
 
@@ -157,7 +159,8 @@ def run_paylake(args: list[str], log: Path) -> ProcessRun:
         sampler.join()
     text = log.read_text(errors="replace")
     match = SPARK_STARTED.search(text)
-    return ProcessRun(wall, peak, float(match.group(1)) if match else None, returncode, text[-3000:])
+    scd2 = {table: float(seconds) for table, seconds in SCD2_STEP.findall(text)}
+    return ProcessRun(wall, peak, float(match.group(1)) if match else None, scd2, returncode, text[-3000:])
 
 
 def table_runs(lake: Path, as_of: date) -> list[dict[str, Any]]:
@@ -182,6 +185,7 @@ def phase(name: str, lake: Path, landing: Path, as_of: date, floor_s: dict[str, 
         rows = r["rows_read"] or 0
         entry = {"seconds": r["seconds"], "rows_read": rows, "rows_per_s": rows / r["seconds"] if r["seconds"] else 0}
         if r["layer"] == "bronze":
+            entry["scd2_s"] = run.scd2_s.get(r["table"])
             entry["floor_s"] = floor_s[r["table"]]
             entry["x_floor"] = r["seconds"] / floor_s[r["table"]]
         layer["tables"][r["table"]] = entry
@@ -201,7 +205,7 @@ def phase(name: str, lake: Path, landing: Path, as_of: date, floor_s: dict[str, 
 
 def targets(initial: dict[str, Any], increment: dict[str, Any]) -> list[dict[str, Any]]:
     bronze_invoices = initial["layers"]["bronze"]["tables"]["invoices"]
-    day2_invoices = increment["layers"]["bronze"]["tables"]["invoices"]["seconds"]
+    day2_invoices = increment["layers"]["bronze"]["tables"]["invoices"]["scd2_s"] or float("inf")
     return [
         {"target": "full initial load bronze -> gold <= 180 s", "measured": initial["wall_s"], "limit": 180.0},
         {"target": "peak RSS <= 3 GiB", "measured": initial["peak_rss_gib"], "limit": 3.0},
@@ -210,7 +214,7 @@ def targets(initial: dict[str, Any], increment: dict[str, Any]) -> list[dict[str
             "measured": increment["wall_s"] / initial["wall_s"],
             "limit": 0.30,
         },
-        {"target": "invoices day-2 bronze step <= 2 s (in-process)", "measured": day2_invoices, "limit": 2.0},
+        {"target": "invoices day-2 SCD2 step <= 2 s (in-process)", "measured": day2_invoices, "limit": 2.0},
         {"target": "bronze invoices initial <= 10x floor", "measured": bronze_invoices["x_floor"], "limit": 10.0},
     ]
 
@@ -220,7 +224,7 @@ def render(results: dict[str, Any]) -> str:
         f"paylake bench: scale {results['scale']}, {results['dataset']['invoices_initial']:,} invoices, "
         f"{results['dataset']['invoice_line_items_initial']:,} line items; increment "
         f"{results['dataset']['invoices_increment']:,} invoices ({results['dataset']['increment_share']:.1%})",
-        f"{'phase / layer / table':<44}{'seconds':>9}{'rows read':>12}{'rows/s':>11}{'x floor':>9}",
+        f"{'phase / layer / table':<44}{'seconds':>9}{'rows read':>12}{'rows/s':>11}{'x floor':>9}{'SCD2 s':>9}",
     ]
     for name in ("initial", "increment"):
         p = results[name]
@@ -235,8 +239,9 @@ def render(results: dict[str, Any]) -> str:
             lines.append(f"  {layer:<42}{entry['seconds']:>9.1f}")
             for table, t in entry["tables"].items():
                 ratio = f"{t['x_floor']:>9.1f}" if "x_floor" in t else f"{'':>9}"
+                scd2 = f"{t['scd2_s']:>9.2f}" if t.get("scd2_s") is not None else ""
                 lines.append(
-                    f"    {table:<40}{t['seconds']:>9.2f}{t['rows_read']:>12,}{t['rows_per_s']:>11,.0f}{ratio}"
+                    f"    {table:<40}{t['seconds']:>9.2f}{t['rows_read']:>12,}{t['rows_per_s']:>11,.0f}{ratio}{scd2}"
                 )
     lines.append(
         f"floor (pyarrow read + write_deltalake): initial {results['initial']['floor_s']:.2f} s, "

@@ -39,6 +39,7 @@ def test_bench_smoke_run(repo: Path, tmp_path: Path) -> None:
         assert bronze["invoices"]["rows_read"] == invoices > 0, name
         for table in bronze.values():
             assert table["floor_s"] > 0 and table["x_floor"] == pytest.approx(table["seconds"] / table["floor_s"])
+            assert 0 < table["scd2_s"] < table["seconds"]  # the SCD2 step is part of the table's time
         layer_sum = sum(e["seconds"] for e in phase["layers"].values())
         assert 0 < layer_sum < phase["wall_s"], name  # tables run inside the whole process
         assert phase["spark_startup_s"] > 0 and phase["peak_rss_gib"] > 0.1  # the JVM is in the process tree

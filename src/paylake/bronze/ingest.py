@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timezone
@@ -199,15 +200,18 @@ def apply_scd2(
     (:mod:`paylake.bronze.scd2_duckdb`); elsewhere Spark does (:func:`paylake.bronze.scd2.scd2_changes`).
     """
     merge = scd2_merge_spec(spec, partition_by)
+    started = time.perf_counter()
     if isinstance(store, DeltaRsStore):
-        return _apply_scd2_duckdb(store, target, batch, spec, presence, applied_through, merge, partition_by)
-    current = _latest(store, target, spec, batch)
-    changes = scd2_changes(batch, current, spec, presence, applied_through).persist()
-    try:
-        by_change = {row[CHANGE]: row["count"] for row in changes.groupBy(CHANGE).count().collect()}
-        store.merge(target, changes.drop(CHANGE), merge, partition_by)
-    finally:
-        changes.unpersist()
+        by_change = _apply_scd2_duckdb(store, target, batch, spec, presence, applied_through, merge, partition_by)
+    else:
+        current = _latest(store, target, spec, batch)
+        changes = scd2_changes(batch, current, spec, presence, applied_through).persist()
+        try:
+            by_change = {row[CHANGE]: row["count"] for row in changes.groupBy(CHANGE).count().collect()}
+            store.merge(target, changes.drop(CHANGE), merge, partition_by)
+        finally:
+            changes.unpersist()
+    logger.info("%s: SCD2 step %.2f s (%s)", target, time.perf_counter() - started, by_change)
     return by_change
 
 
@@ -223,12 +227,22 @@ def _apply_scd2_duckdb(
 ) -> dict[str, int]:
     hashed = batch.select(*spec.columns, row_hash(spec.compare_columns).alias(ROW_HASH), EXTRACT_DATE, SOURCE_ROW)
     timezone = batch.sparkSession.conf.get("spark.sql.session.timeZone") or "UTC"
+    started = time.perf_counter()
     with staged(hashed) as rows:
+        staged_at = time.perf_counter()
         seen = presence.toArrow() if presence is not None else None  # snapshot keys and dates: small
         existing = store.dataset(target) if store.exists(target) else None
         changes = scd2_duckdb.scd2_changes(rows, existing, spec, seen, applied_through, timezone)
+    computed_at = time.perf_counter()
     by_change = {str(v["values"]): int(v["counts"]) for v in pc.value_counts(changes[CHANGE]).to_pylist()}
     store.merge_arrow(target, ds.dataset(changes.drop_columns([CHANGE])), merge, partition_by)
+    logger.info(
+        "%s: batch handed to DuckDB in %.2f s, changes computed in %.2f s, merged in %.2f s",
+        target,
+        staged_at - started,
+        computed_at - staged_at,
+        time.perf_counter() - computed_at,
+    )
     return by_change
 
 

@@ -15,6 +15,7 @@ so one function decides what "changed" means for both engines and for tables wri
 
 from __future__ import annotations
 
+import tempfile
 from datetime import date
 from typing import TypeAlias
 
@@ -26,6 +27,7 @@ from paylake.bronze.scd2 import CHANGE, EFFECTIVE_FROM, EFFECTIVE_TO, IS_CURRENT
 from paylake.lineage import EXTRACT_DATE, SOURCE_ROW
 
 ArrowInput: TypeAlias = pa.Table | ds.Dataset
+MEMORY_LIMIT = "1GB"
 
 
 def _q(name: str) -> str:
@@ -78,21 +80,13 @@ def _duck_type(con: duckdb.DuckDBPyConnection, data_type: pa.DataType) -> str:
     return str(con.from_arrow(pa.table({"x": pa.nulls(0, data_type)})).types[0])
 
 
-def scd2_changes_sql(spec: Scd2Spec, has_current: bool, has_presence: bool, applied_through: date | None) -> str:
-    """The query behind :func:`scd2_changes`, over the relations ``batch``, ``current`` and ``presence``."""
+def events_sql(spec: Scd2Spec, has_current: bool, has_presence: bool, applied_through: date | None) -> str:
+    """The events of :func:`paylake.bronze.scd2._events` (upserts, current versions, deletes), over the relations
+    ``batch``, ``current`` and ``presence``."""
     keys, seq = list(spec.keys), _q(spec.sequence_column)
     k, cols = _list(keys), _list(spec.columns)
-    order = f"{_q(EXTRACT_DATE)} ASC NULLS FIRST, _kind_order ASC, _seq ASC NULLS FIRST, _row ASC"
-    newest_first = f"{_q(EXTRACT_DATE)} DESC NULLS LAST, _kind_order DESC, _seq DESC NULLS LAST, _row DESC"
-    by_key = f"PARTITION BY {k} ORDER BY {order}"
-    upto_here = f"({by_key} ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)"
-    before_in_key = f"({by_key} ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING)"
-    in_segment = f"PARTITION BY {k}, _segment ORDER BY {order}"
-    before_in_segment = f"({in_segment} ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING)"
     superseded = spec.snapshot and applied_through is not None
     after_applied = f"{_q(EXTRACT_DATE)} > DATE '{applied_through}'" if superseded else "TRUE"
-    is_delete = "CASE WHEN _kind = 'D' THEN 1 ELSE 0 END"
-
     ctes = [
         f"""upserts AS (
             SELECT {cols}, {_q(EXTRACT_DATE)}, 'U' AS _kind, 1 AS _kind_order, CAST({seq} AS TIMESTAMPTZ) AS _seq,
@@ -143,11 +137,48 @@ def scd2_changes_sql(spec: Scd2Spec, has_current: bool, has_presence: bool, appl
             )"""
         )
         events.append("SELECT * FROM deletes")
-    ctes.append("events AS (" + " UNION ALL BY NAME ".join(events) + ")")
+    # Every event, numbered: the window passes below carry only the narrow columns that order and chain events,
+    # and the wide data columns of the event that supplies a version are joined back by number at the end.
+    numbered = "SELECT row_number() OVER () AS _id, * FROM (" + " UNION ALL BY NAME ".join(events) + ")"
+    return "WITH " + ",\n".join(ctes) + "\n" + numbered
+
+
+def changes_sql(spec: Scd2Spec) -> str:
+    """The rest of :func:`paylake.bronze.scd2.scd2_changes`, over the table ``events`` of :func:`events_sql`."""
+    keys = list(spec.keys)
+    k = _list(keys)
+    order = f"{_q(EXTRACT_DATE)} ASC NULLS FIRST, _kind_order ASC, _seq ASC NULLS FIRST, _row ASC"
+    newest_first = f"{_q(EXTRACT_DATE)} DESC NULLS LAST, _kind_order DESC, _seq DESC NULLS LAST, _row DESC"
+    by_key = f"PARTITION BY {k} ORDER BY {order}"
+    upto_here = f"({by_key} ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)"
+    before_in_key = f"({by_key} ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING)"
+    in_segment = f"PARTITION BY {k}, _segment ORDER BY {order}"
+    before_in_segment = f"({in_segment} ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING)"
+    is_delete = "CASE WHEN _kind = 'D' THEN 1 ELSE 0 END"
+    narrow = [
+        "_id",
+        *keys,
+        EXTRACT_DATE,
+        "_kind",
+        "_kind_order",
+        "_seq",
+        "_row",
+        ROW_HASH,
+        EFFECTIVE_FROM,
+        RECORD_VERSION,
+        "_was_current",
+    ]
     non_key = [c for c in spec.columns if c not in keys]
-    ctes.append(
-        f"""e1 AS (
-            SELECT *, coalesce(sum(1 - {is_delete}) OVER {before_in_key}, 0) > 0 AS _anything_before FROM events
+    # A key with one event needs no window: a lone upsert is a first version, a lone current row or delete
+    # changes nothing. That is most keys of an initial load, so only the rest go through the window passes.
+    return f"""
+        WITH several AS (SELECT {k} FROM events GROUP BY {k} HAVING count(*) > 1),
+        single AS (
+            SELECT * FROM events ANTI JOIN several USING ({k}) WHERE _kind = 'U'
+        ),
+        e1 AS (
+            SELECT {_list(narrow)}, coalesce(sum(1 - {is_delete}) OVER {before_in_key}, 0) > 0 AS _anything_before
+            FROM events SEMI JOIN several USING ({k})
         ),
         e2 AS (
             SELECT *, sum({is_delete}) OVER {upto_here} - {is_delete} AS _segment
@@ -169,7 +200,7 @@ def scd2_changes_sql(spec: Scd2Spec, has_current: bool, has_presence: bool, appl
             FROM e5 WHERE _kind <> 'D' OR _starts
         ),
         run_data AS (
-            SELECT {k}, _run, {", ".join(f"{_q(c)} AS {_q('_latest_' + c)}" for c in non_key)}, _seq AS _latest_seq
+            SELECT {k}, _run, _id AS _latest_id, _seq AS _latest_seq
             FROM e6
             QUALIFY row_number() OVER (PARTITION BY {k}, _run ORDER BY {newest_first}) = 1
         ),
@@ -194,18 +225,21 @@ def scd2_changes_sql(spec: Scd2Spec, has_current: bool, has_presence: bool, appl
             FROM based
         ),
         changes AS (
-            SELECT {_list(keys, "c.")}, {", ".join(f"r.{_q('_latest_' + c)} AS {_q(c)}" for c in non_key)},
+            SELECT {_list(keys, "c.")}, {_list(non_key, "w.")},
                    c.{_q(EFFECTIVE_FROM)}, c.{_q(EFFECTIVE_TO)}, c.{_q(EFFECTIVE_TO)} IS NULL AS {_q(IS_CURRENT)},
                    c.{_q(RECORD_VERSION)}, c.{_q(ROW_HASH)},
                    CASE WHEN c._kind = 'U' THEN 'insert'
                         WHEN c._kind = 'C' AND c._was_current AND c.{_q(EFFECTIVE_TO)} IS NOT NULL THEN 'close'
                         WHEN c._kind = 'C' AND c._was_current AND r._latest_seq > c._seq THEN 'refresh'
                    END AS {_q(CHANGE)}
-            FROM chained AS c JOIN run_data AS r USING ({k}, _run)
-        )"""
-    )
-    target = [*spec.columns, EFFECTIVE_FROM, EFFECTIVE_TO, IS_CURRENT, RECORD_VERSION, ROW_HASH, CHANGE]
-    return "WITH " + ",\n".join(ctes) + f"\nSELECT {_list(target)} FROM changes WHERE {_q(CHANGE)} IS NOT NULL"
+            FROM chained AS c JOIN run_data AS r USING ({k}, _run) JOIN events AS w ON w._id = r._latest_id
+        )
+        SELECT {_list([*spec.columns, EFFECTIVE_FROM, EFFECTIVE_TO, IS_CURRENT, RECORD_VERSION, ROW_HASH, CHANGE])}
+        FROM changes WHERE {_q(CHANGE)} IS NOT NULL
+        UNION ALL
+        SELECT {_list(spec.columns)}, _seq, CAST(NULL AS TIMESTAMPTZ), TRUE, CAST(1 AS INTEGER), {_q(ROW_HASH)},
+               'insert'
+        FROM single"""
 
 
 def scd2_changes(
@@ -227,16 +261,19 @@ def scd2_changes(
         applied_through: latest extract date already applied to the table; older snapshots change nothing.
         timezone: the session time zone in which a date sequence value or extract date starts.
     """
-    with duckdb.connect() as con:
+    with tempfile.TemporaryDirectory(prefix="paylake-duckdb-") as spill, duckdb.connect() as con:
         con.execute(f"SET TimeZone = '{timezone}'")
+        # Bounded memory next to the Spark JVM: DuckDB spills its sorts to a temporary folder beyond the limit.
+        con.execute(f"SET memory_limit = '{MEMORY_LIMIT}'")
+        con.execute(f"SET temp_directory = '{spill}'")
         con.execute("SET preserve_insertion_order = false")
         con.register("batch", batch)
         if target is not None:
             con.register("target", target)
-            current = _current_sql(con, spec, target.schema, batch.schema)
-            con.execute(f"CREATE TEMP TABLE current AS {current}")
+            con.execute(f"CREATE TEMP TABLE current AS {_current_sql(con, spec, target.schema, batch.schema)}")
         if presence is not None:
             con.register("presence", presence)
-        query = scd2_changes_sql(spec, target is not None, presence is not None, applied_through)
-        result = con.sql(query).to_arrow_table()
+        events = events_sql(spec, target is not None, presence is not None, applied_through)
+        con.execute(f"CREATE TEMP TABLE events AS {events}")
+        result = con.sql(changes_sql(spec)).to_arrow_table()
     return result.cast(output_schema(batch.schema, spec))
