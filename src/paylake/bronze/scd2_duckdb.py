@@ -88,12 +88,19 @@ def events_sql(spec: Scd2Spec, has_current: bool, has_presence: bool, applied_th
     superseded = spec.snapshot and applied_through is not None
     after_applied = f"{_q(EXTRACT_DATE)} > DATE '{applied_through}'" if superseded else "TRUE"
     ctes = [
-        f"""upserts AS (
+        # Rows repeating a key and sequence value in one file collapse to the last; only those need a window.
+        f"""repeated AS (SELECT {k}, {seq}, {_q(EXTRACT_DATE)} FROM batch GROUP BY ALL HAVING count(*) > 1),
+        latest AS (
+            SELECT * FROM batch ANTI JOIN repeated USING ({k}, {seq}, {_q(EXTRACT_DATE)})
+            UNION ALL BY NAME
+            SELECT * FROM batch SEMI JOIN repeated USING ({k}, {seq}, {_q(EXTRACT_DATE)})
+            QUALIFY row_number() OVER (PARTITION BY {k}, {seq}, {_q(EXTRACT_DATE)} ORDER BY {_q(SOURCE_ROW)} DESC) = 1
+        ),
+        upserts AS (
             SELECT {cols}, {_q(EXTRACT_DATE)}, 'U' AS _kind, 1 AS _kind_order, CAST({seq} AS TIMESTAMPTZ) AS _seq,
                    {_q(ROW_HASH)}, {_q(SOURCE_ROW)} AS _row, CAST(NULL AS TIMESTAMPTZ) AS {_q(EFFECTIVE_FROM)},
                    CAST(NULL AS INTEGER) AS {_q(RECORD_VERSION)}, CAST(NULL AS BOOLEAN) AS _was_current
-            FROM batch
-            QUALIFY row_number() OVER (PARTITION BY {k}, {seq}, {_q(EXTRACT_DATE)} ORDER BY {_q(SOURCE_ROW)} DESC) = 1
+            FROM latest
         )""",
     ]
     events = [f"SELECT * FROM upserts WHERE {after_applied}"]
