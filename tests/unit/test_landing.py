@@ -10,7 +10,14 @@ from pathlib import Path
 import pytest
 from pyspark.sql import SparkSession
 
-from paylake.bronze.landing import discover_files, file_layout, parse_checks, read_landing, typed_rows
+from paylake.bronze.landing import (
+    discover_files,
+    file_layout,
+    one_line_records,
+    parse_checks,
+    read_landing,
+    typed_rows,
+)
 from paylake.config.bronze import BronzeTableConfig
 from paylake.errors import IngestionError
 from paylake.quality.gate import apply_checks
@@ -147,3 +154,45 @@ def test_quoted_delimiters_and_embedded_newlines_stay_in_one_field(spark: SparkS
     files = discover_files(str(tmp_path), CONFIG, date(2026, 1, 1))
     ids = sorted(r.id for r in typed_rows(read_landing(spark, files, CONFIG), CONFIG).collect())
     assert ids == ["x", "y\nz"]
+
+
+@pytest.mark.parametrize(
+    ("body", "one_line"),
+    [
+        (HEADER + 'a,1.00,2026-01-01,true,"2026-01-01 10:00:00"\r\nb,"2,5",,,\r\n', True),
+        (HEADER + 'a,"say ""hi""",,,\n', True),
+        (HEADER + 'a,"two\nlines",,,\n', False),
+        (HEADER + "a,bare\rcr,,,\n", False),
+        (HEADER + 'a,"unclosed,,,\n', False),
+    ],
+)
+def test_a_file_is_split_between_lines_only_when_no_record_spans_lines(
+    tmp_path: Path, body: str, one_line: bool
+) -> None:
+    path = write(tmp_path, "things_20260101.csv", body)
+    assert one_line_records(str(path), CONFIG.source.options) is one_line
+    assert one_line_records("s3://bucket/things_20260101.csv", CONFIG.source.options) is False  # never scanned
+
+
+@pytest.mark.parametrize("quoted_newline", [False, True])
+def test_rows_are_numbered_in_file_order_across_spark_blocks(
+    spark: SparkSession, tmp_path: Path, quoted_newline: bool
+) -> None:
+    note = '"x\ny"' if quoted_newline else "x"
+    lines = [f"id{n:04d},{n}.00,2026-01-01,{note},2026-01-01 10:00:00" for n in range(1, 401)]
+    folder = tmp_path / "things"
+    write(folder, "things_20260101.csv", HEADER + "\n".join(lines) + "\n")
+    write(folder, "things_20260102.csv", HEADER + "\n".join(lines[:150]) + "\n")
+    files = discover_files(str(tmp_path), CONFIG, date(2026, 1, 2))
+    previous = spark.conf.get("spark.sql.files.maxPartitionBytes")
+    spark.conf.set("spark.sql.files.maxPartitionBytes", "2048")  # many blocks per file, several files per task
+    try:
+        raw = read_landing(spark, files, CONFIG)
+        blocks = raw.select("_source_file").rdd.getNumPartitions()
+        rows = [(r._source_file, r._source_row, r.id) for r in raw.collect()]
+    finally:
+        spark.conf.set("spark.sql.files.maxPartitionBytes", previous)
+    assert blocks > 1 or quoted_newline  # a file with a record across lines is read whole
+    expected = [("things_20260101.csv", n, f"id{n:04d}") for n in range(1, 401)]
+    expected += [("things_20260102.csv", n, f"id{n:04d}") for n in range(1, 151)]
+    assert sorted(rows) == expected

@@ -14,12 +14,10 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.dataset as ds
 from deltalake import DeltaTable, write_deltalake
 from deltalake.exceptions import TableNotFoundError
 from pyspark.sql import DataFrame, SparkSession
-from pyspark.sql import functions as F
 from pyspark.sql.pandas.types import from_arrow_schema
 
 from paylake.errors import TableStoreError
@@ -124,22 +122,6 @@ class DeltaRsStore(TableStore):
         schema = from_arrow_schema(pa.schema(table.schema().to_arrow()))  # files written before a new column lack it
         df = self.spark.read.schema(schema).parquet(*files).where(filters_sql(filters))
         return df.select(*columns) if columns else df
-
-    def read_keys(self, ref: TableRef, keys: DataFrame, filters: Filters = ()) -> DataFrame:
-        """Filters and the key set applied in Arrow, before the rows cross into Spark."""
-        wanted = keys.distinct().toArrow()  # the increment's keys: small
-        table = self.read_arrow(ref, filters)
-        mask = None
-        for column in keys.columns:
-            found = pc.is_in(table.column(column), value_set=wanted.column(column).combine_chunks())
-            mask = found if mask is None else pc.and_(mask, found)
-        if mask is not None:
-            table = table.filter(mask)
-        # An all-false filter leaves columns without chunks, which Spark's Arrow conversion cannot take.
-        selected = self.spark.createDataFrame(table if table.num_rows else table.schema.empty_table())
-        if len(keys.columns) > 1:  # each column matched on its own: keep only the exact combinations
-            selected = selected.join(F.broadcast(keys.distinct()), list(keys.columns), "left_semi")
-        return selected
 
     def _append(self, ref: TableRef, data: pa.RecordBatchReader, partition_by: Sequence[str]) -> None:
         write_deltalake(self.path(ref), data, partition_by=list(partition_by) or None, mode="append")
