@@ -6,8 +6,10 @@ The property test runs both engines against one reference model.
 
 Why a second engine: in local mode Spark's fixed cost per stage dominates a daily increment (seven window
 passes, each a shuffle), while DuckDB reads the target's current rows straight from the Delta table's Parquet
-files (delta-rs' Arrow dataset, filters pushed down) and does the whole computation in one vectorised query.
-On Databricks the Spark version runs next to the data and this module is not used.
+files (delta-rs' Arrow dataset, filters pushed down) and computes in vectorised SQL. Two shortcuts, both exact:
+a key with one event skips the window passes, and the passes carry only the narrow ordering columns (the data
+columns are joined back by event number). On Databricks the Spark version runs next to the data and this module
+is not used.
 
 ``row_hash`` is not computed here: the batch brings it, hashed by Spark (:func:`paylake.bronze.scd2.row_hash`),
 so one function decides what "changed" means for both engines and for tables written by either.
