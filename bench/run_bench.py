@@ -101,8 +101,8 @@ def floor(files: dict[str, Path], lake: Path, append: bool) -> dict[str, float]:
 # ------------------------------------------------------------------------------------------- whole-process runs
 
 
-def _tree_rss(root_pid: int) -> int:
-    """Resident bytes of a process and all its descendants (from /proc)."""
+def _tree_rss(root_pid: int) -> dict[str, int]:
+    """Resident bytes of a process and all its descendants (from /proc), summed per program (java, python)."""
     children: dict[int, list[int]] = {}
     for entry in os.listdir("/proc"):
         if entry.isdigit():
@@ -112,7 +112,8 @@ def _tree_rss(root_pid: int) -> int:
                 continue
             ppid = int(stat.rsplit(")", 1)[1].split()[1])
             children.setdefault(ppid, []).append(int(entry))
-    total, todo = 0, [root_pid]
+    by_program: dict[str, int] = {}
+    todo = [root_pid]
     while todo:
         pid = todo.pop()
         todo.extend(children.get(pid, []))
@@ -121,14 +122,17 @@ def _tree_rss(root_pid: int) -> int:
         except OSError:
             continue
         match = re.search(r"^VmRSS:\s+(\d+) kB", status, re.M)
-        total += int(match.group(1)) * 1024 if match else 0
-    return total
+        name = re.search(r"^Name:\s+(\S+)", status, re.M)
+        program = "java" if name and name.group(1) == "java" else "python"  # the CLI and its helpers
+        by_program[program] = by_program.get(program, 0) + (int(match.group(1)) * 1024 if match else 0)
+    return by_program
 
 
 @dataclass
 class ProcessRun:
     wall_s: float
     peak_rss_bytes: int
+    peak_rss_by_program: dict[str, int]  # each program's own peak (they need not peak at the same moment)
     spark_startup_s: float | None
     scd2_s: dict[str, float]  # bronze table -> seconds of its SCD2 step
     returncode: int
@@ -140,6 +144,7 @@ def run_paylake(args: list[str], log: Path) -> ProcessRun:
     paylake = Path(sys.executable).with_name("paylake")
     command = [str(paylake) if paylake.exists() else "paylake", *args]
     peak = 0
+    peaks: dict[str, int] = {}
     with log.open("w") as err:
         started = time.perf_counter()
         process = subprocess.Popen(command, cwd=REPO, stdout=err, stderr=subprocess.STDOUT)
@@ -148,7 +153,10 @@ def run_paylake(args: list[str], log: Path) -> ProcessRun:
         def sample() -> None:
             nonlocal peak
             while not stop.is_set():
-                peak = max(peak, _tree_rss(process.pid))
+                rss = _tree_rss(process.pid)
+                peak = max(peak, sum(rss.values()))
+                for program, size in rss.items():
+                    peaks[program] = max(peaks.get(program, 0), size)
                 stop.wait(0.1)
 
         sampler = threading.Thread(target=sample, daemon=True)
@@ -160,7 +168,8 @@ def run_paylake(args: list[str], log: Path) -> ProcessRun:
     text = log.read_text(errors="replace")
     match = SPARK_STARTED.search(text)
     scd2 = {table: float(seconds) for table, seconds in SCD2_STEP.findall(text)}
-    return ProcessRun(wall, peak, float(match.group(1)) if match else None, scd2, returncode, text[-3000:])
+    startup = float(match.group(1)) if match else None
+    return ProcessRun(wall, peak, peaks, startup, scd2, returncode, text[-3000:])
 
 
 def table_runs(lake: Path, as_of: date) -> list[dict[str, Any]]:
@@ -196,6 +205,7 @@ def phase(name: str, lake: Path, landing: Path, as_of: date, floor_s: dict[str, 
         "floor_s": floor_total,
         "spark_startup_s": run.spark_startup_s,
         "peak_rss_gib": run.peak_rss_bytes / 2**30,
+        "peak_rss_gib_by_program": {name: size / 2**30 for name, size in sorted(run.peak_rss_by_program.items())},
         "layers": layers,
     }
 
@@ -230,7 +240,9 @@ def render(results: dict[str, Any]) -> str:
         p = results[name]
         lines.append(
             f"{name + ' (whole process)':<44}{p['wall_s']:>9.1f}{'':>12}{'':>11}{p['x_floor']:>9.1f}"
-            f"   Spark start-up {p['spark_startup_s'] or 0:.1f} s, peak RSS {p['peak_rss_gib']:.2f} GiB"
+            f"   Spark start-up {p['spark_startup_s'] or 0:.1f} s, peak RSS {p['peak_rss_gib']:.2f} GiB ("
+            + ", ".join(f"{name} {gib:.2f}" for name, gib in p["peak_rss_gib_by_program"].items())
+            + ")"
         )
         for layer in LAYERS:
             entry = p["layers"].get(layer)

@@ -43,6 +43,8 @@ def test_bench_smoke_run(repo: Path, tmp_path: Path) -> None:
         layer_sum = sum(e["seconds"] for e in phase["layers"].values())
         assert 0 < layer_sum < phase["wall_s"], name  # tables run inside the whole process
         assert phase["spark_startup_s"] > 0 and phase["peak_rss_gib"] > 0.1  # the JVM is in the process tree
+        assert set(phase["peak_rss_gib_by_program"]) == {"java", "python"}
+        assert max(phase["peak_rss_gib_by_program"].values()) <= phase["peak_rss_gib"]
     assert 0 < dataset["increment_share"] < 0.05
     assert [t["target"].split()[0] for t in results["targets"]] == ["full", "peak", "daily", "invoices", "bronze"]
     table = run.stdout

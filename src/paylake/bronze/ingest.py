@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import tempfile
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timezone
 
+import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.dataset as ds
 from pyspark.sql import DataFrame, Row, SparkSession
@@ -228,14 +230,16 @@ def _apply_scd2_duckdb(
     hashed = batch.select(*spec.columns, row_hash(spec.compare_columns).alias(ROW_HASH), EXTRACT_DATE, SOURCE_ROW)
     timezone = batch.sparkSession.conf.get("spark.sql.session.timeZone") or "UTC"
     started = time.perf_counter()
-    with staged(hashed) as rows:
+    with staged(hashed) as rows, tempfile.TemporaryDirectory(prefix="paylake-changes-") as folder:
         staged_at = time.perf_counter()
         seen = presence.toArrow() if presence is not None else None  # snapshot keys and dates: small
         existing = store.dataset(target) if store.exists(target) else None
-        changes = scd2_duckdb.scd2_changes(rows, existing, spec, seen, applied_through, timezone)
-    computed_at = time.perf_counter()
-    by_change = {str(v["values"]): int(v["counts"]) for v in pc.value_counts(changes[CHANGE]).to_pylist()}
-    store.merge_arrow(target, ds.dataset(changes.drop_columns([CHANGE])), merge, partition_by)
+        changes = scd2_duckdb.write_scd2_changes(folder, rows, existing, spec, seen, applied_through, timezone)
+        computed_at = time.perf_counter()
+        kinds = changes.to_table(columns=[CHANGE]).column(CHANGE)
+        by_change = {str(v["values"]): int(v["counts"]) for v in pc.value_counts(kinds).to_pylist()}
+        merged = pa.schema([f for f in changes.schema if f.name != CHANGE])  # the scan leaves _change out
+        store.merge_arrow(target, ds.dataset(changes.files, format="parquet", schema=merged), merge, partition_by)
     logger.info(
         "%s: batch handed to DuckDB in %.2f s, changes computed in %.2f s, merged in %.2f s",
         target,

@@ -3,7 +3,7 @@
 Spark → delta-rs goes through a staging folder: Spark's own Parquet writer materialises the DataFrame (in
 parallel, spilling as it needs), and delta-rs reads it back as a stream of Arrow batches. Collecting a DataFrame
 into the driver instead (``toArrow``) holds the whole result in the JVM and in Python at once: 3 million line
-items lost their task result that way, and it is slower.
+items lost their task result that way, and it is slower. Only results Spark estimates as small are collected.
 """
 
 from __future__ import annotations
@@ -12,11 +12,13 @@ import shutil
 import tempfile
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from urllib.parse import unquote
 
 import pyarrow as pa
 import pyarrow.dataset as ds
 from deltalake import DeltaTable, write_deltalake
 from deltalake.exceptions import TableNotFoundError
+from py4j.protocol import Py4JError
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql.pandas.types import from_arrow_schema
 
@@ -29,6 +31,20 @@ def _relaxed(data_type: pa.DataType) -> pa.DataType:
     if pa.types.is_list(data_type):
         return pa.list_(pa.field("element", _relaxed(data_type.value_type), nullable=True))
     return data_type
+
+
+def _path_partition_type(data_type: pa.DataType) -> bool:
+    """Partition column types whose path values Spark reads back as delta-rs wrote them: integers, booleans and
+    dates. Not text: delta-rs percent-escapes the UTF-8 bytes of a value and Spark decodes each byte as a
+    character (`ünï` comes back as `Ã¼nÃ¯`); timestamps and decimals are rendered differently by the two."""
+    return bool(pa.types.is_integer(data_type) or pa.types.is_boolean(data_type) or pa.types.is_date32(data_type))
+
+
+def _local_path(uri: str) -> str | None:
+    """The local file path of a delta-rs file URI, or None for a remote one."""
+    if uri.startswith("file://"):
+        return unquote(uri.removeprefix("file://"))
+    return uri if uri.startswith("/") else None
 
 
 def for_delta_rs(table: pa.Table) -> pa.Table:
@@ -52,9 +68,41 @@ def delta_rs_schema(schema: pa.Schema) -> pa.Schema:
     return pa.schema([pa.field(f.name, _relaxed(f.type), nullable=True) for f in schema])
 
 
+# A result Spark estimates at most this big crosses as one Arrow collect: a Parquet write costs a job, a commit and
+# a folder (~0.3-0.9 s), which dominates the many small writes of a run (quarantines, metrics, gold tables).
+SMALL_RESULT_BYTES = 16 * 1024 * 1024
+
+
+def estimated_bytes(df: DataFrame) -> int | None:
+    """Spark's size estimate of ``df`` from its optimized plan (no job runs), or None when it cannot tell.
+
+    Without cost-based statistics the estimate errs high for joins and unknown sources, and is exact for cached
+    data; it errs low for a Parquet scan (on-disk bytes), hence the margin of :data:`SMALL_RESULT_BYTES`."""
+    try:
+        return int(str(df._jdf.queryExecution().optimizedPlan().stats().sizeInBytes()))
+    except (AttributeError, ValueError, Py4JError):
+        return None
+
+
+def _utc(table: pa.Table) -> pa.Table:
+    """Spark's Arrow timestamps carry the session time zone; Delta's (and the staged Parquet's) are UTC."""
+    schema = pa.schema(
+        [
+            f.with_type(pa.timestamp(f.type.unit, tz="UTC")) if pa.types.is_timestamp(f.type) and f.type.tz else f
+            for f in table.schema
+        ]
+    )
+    return table.cast(schema)
+
+
 @contextmanager
 def staged(df: DataFrame) -> Iterator[ds.Dataset]:
-    """``df`` written by Spark to a temporary Parquet folder, open as an Arrow dataset; removed afterwards."""
+    """``df`` as an Arrow dataset: collected when small (:func:`estimated_bytes`), otherwise written by Spark to a
+    temporary Parquet folder, removed afterwards."""
+    estimate = estimated_bytes(df)
+    if estimate is not None and estimate <= SMALL_RESULT_BYTES:
+        yield ds.dataset(_utc(df.toArrow()))
+        return
     folder = tempfile.mkdtemp(prefix="paylake-stage-")
     # Timestamps as int64 microseconds in UTC (Delta's timestamp), not Spark's legacy INT96 nanoseconds.
     df.sparkSession.conf.set("spark.sql.parquet.outputTimestampType", "TIMESTAMP_MICROS")
@@ -113,14 +161,24 @@ class DeltaRsStore(TableStore):
 
     def read(self, ref: TableRef, filters: Filters = (), columns: Sequence[str] | None = None) -> DataFrame:
         """Spark reads the table's current Parquet files itself (in parallel, nothing held in Python) when they
-        are the whole truth: no partition columns (those live in the paths) and reader protocol 1 (no deletion
-        vectors, no column mapping). Otherwise the rows cross from delta-rs as Arrow."""
+        are the whole truth: reader protocol 1 (no deletion vectors, no column mapping) and partition columns, if
+        any, of types whose Hive-style path values Spark parses back exactly (see :func:`_path_partition_type`).
+        Otherwise the rows cross from delta-rs as Arrow."""
         table = self._table(ref)
         files = table.file_uris()
-        if not files or table.metadata().partition_columns or table.protocol().min_reader_version > 1:
+        arrow_schema = pa.schema(table.schema().to_arrow())
+        partitions = table.metadata().partition_columns
+        if (
+            not files
+            or table.protocol().min_reader_version > 1
+            or not all(_path_partition_type(arrow_schema.field(c).type) for c in partitions)
+        ):
             return self.spark.createDataFrame(self.read_arrow(ref, filters, columns))
-        schema = from_arrow_schema(pa.schema(table.schema().to_arrow()))  # files written before a new column lack it
-        df = self.spark.read.schema(schema).parquet(*files).where(filters_sql(filters))
+        schema = from_arrow_schema(arrow_schema)  # files written before a new column lack it: null
+        reader = self.spark.read.schema(schema)
+        if partitions:  # the values live in the paths (`col=value/`), under the table's root
+            reader = reader.option("basePath", table.table_uri)
+        df = reader.parquet(*files).select(*schema.fieldNames()).where(filters_sql(filters))
         return df.select(*columns) if columns else df
 
     def _append(self, ref: TableRef, data: pa.RecordBatchReader, partition_by: Sequence[str]) -> None:
@@ -184,8 +242,15 @@ class DeltaRsStore(TableStore):
         )
 
     def dataset(self, ref: TableRef) -> ds.Dataset:
-        """The table's current version as an Arrow dataset over its Parquet files (filters are pushed down)."""
-        return self._table(ref).to_pyarrow_dataset()
+        """The table's current version as an Arrow dataset over its Parquet files (filters are pushed down).
+
+        A plain local table (files on this machine, no partition columns, reader protocol 1) is a dataset of its
+        files as they are, which DuckDB reads with its own Parquet reader; otherwise delta-rs' dataset."""
+        table = self._table(ref)
+        paths = [_local_path(uri) for uri in table.file_uris()]
+        if None in paths or table.metadata().partition_columns or table.protocol().min_reader_version > 1:
+            return table.to_pyarrow_dataset()
+        return ds.dataset(paths, schema=pa.schema(table.schema().to_arrow()), format="parquet")
 
     def history(self, ref: TableRef, limit: int | None = None) -> list[dict[str, object]]:
         return list(self._table(ref).history(limit))

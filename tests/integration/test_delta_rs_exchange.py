@@ -1,0 +1,91 @@
+"""Data crossing between Spark and delta-rs: partitioned tables read back exactly, and a DataFrame staged for a
+write is the same Arrow data whether it is collected (small) or written through Parquet (large)."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timezone
+from pathlib import Path
+
+import pyarrow as pa
+import pytest
+from deltalake import write_deltalake
+from pyspark.sql import SparkSession
+
+from paylake.lake import delta_rs
+from paylake.lake.delta_rs import DeltaRsStore, estimated_bytes, staged
+from paylake.lake.store import TableRef
+
+AWKWARD_TEXT = ["plain", "with space", "a/b", "100%", "k=v", "ünï", None]
+
+
+def rows(table: pa.Table) -> list[tuple[object, ...]]:
+    return sorted((tuple(r.values()) for r in table.to_pylist()), key=repr)
+
+
+@pytest.mark.parametrize(
+    ("partition", "values", "spark_reads_files"),
+    [
+        ("segment", pa.array(AWKWARD_TEXT, pa.string()), False),
+        ("month", pa.array([date(2026, m, 1) for m in range(1, 7)] + [None], pa.date32()), True),
+        ("bucket", pa.array([0, 1, -1, 2**40, 7, 7, None], pa.int64()), True),
+        ("flag", pa.array([True, False, True, True, False, True, None], pa.bool_()), True),
+        ("loaded_at", pa.array([datetime(2026, 1, 1, 12, 30, 15)] * 6 + [None], pa.timestamp("us")), False),
+    ],
+)
+def test_partitioned_table_reads_back_exactly(
+    spark: SparkSession, tmp_path: Path, partition: str, values: pa.Array, spark_reads_files: bool
+) -> None:
+    """Spark scans the Parquet files itself for partition types whose path values it parses back as delta-rs
+    wrote them (nulls, booleans, negative and large integers, dates); text (escaped, non-ASCII) and timestamps
+    go through Arrow. Either way the rows, the column order and the types are those of the table."""
+    data = pa.table(
+        {
+            "id": pa.array(range(len(values)), pa.int64()),
+            partition: values,
+            "amount": pa.array([1.5 * i for i in range(len(values))], pa.float64()),
+        }
+    )
+    store = DeltaRsStore(spark, str(tmp_path))
+    ref = TableRef("silver", "t")
+    write_deltalake(store.path(ref), data, partition_by=[partition])
+
+    df = store.read(ref)
+
+    assert bool(df.inputFiles()) is spark_reads_files
+    assert df.columns == data.column_names
+    expected = store.read_arrow(ref)
+    assert rows(df.toArrow().cast(expected.schema)) == rows(expected) == rows(data)
+    filtered = store.read(ref, filters=[("id", ">=", 5)], columns=["id", partition])
+    assert filtered.columns == ["id", partition]
+    assert sorted(filtered.toArrow().column("id").to_pylist()) == [5, 6]
+
+
+def test_small_and_large_results_stage_the_same_arrow(spark: SparkSession, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Collected or written through Parquet, a result reaches delta-rs with the same schema and values:
+    timestamps as UTC instants whatever the session time zone, local timestamps, decimals, lists, nulls."""
+    spark.conf.set("spark.sql.session.timeZone", "Europe/Berlin")
+    try:
+        df = spark.sql(
+            """SELECT * FROM VALUES
+                (1, TIMESTAMP '2026-03-29 01:30:00', TIMESTAMP_NTZ '2026-03-29 01:30:00', 12.34BD, array('a', NULL),
+                 DATE '2026-02-28', 'ünï'),
+                (2, NULL, NULL, NULL, array(), NULL, NULL)
+            AS t(id, at, local_at, amount, tags, day, name)"""
+        )
+        assert (estimated_bytes(df) or 0) <= delta_rs.SMALL_RESULT_BYTES
+        with staged(df) as collected:
+            small = collected.to_table()
+        monkeypatch.setattr(delta_rs, "SMALL_RESULT_BYTES", -1)
+        with staged(df) as written:
+            large = written.to_table()
+    finally:
+        spark.conf.set("spark.sql.session.timeZone", "UTC")
+    assert small.schema.field("at").type == pa.timestamp("us", tz="UTC")
+    assert small.schema == large.schema
+    assert small.sort_by("id").to_pylist() == large.sort_by("id").to_pylist()
+    assert small.sort_by("id").column("at")[0].as_py() == datetime(2026, 3, 29, 0, 30, tzinfo=timezone.utc)
+
+
+def test_size_estimate_separates_small_from_large(spark: SparkSession) -> None:
+    assert (estimated_bytes(spark.range(10)) or 0) <= delta_rs.SMALL_RESULT_BYTES
+    assert (estimated_bytes(spark.range(10_000_000)) or 0) > delta_rs.SMALL_RESULT_BYTES
