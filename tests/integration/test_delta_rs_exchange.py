@@ -7,8 +7,9 @@ from datetime import date, datetime, timezone
 from pathlib import Path
 
 import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
-from deltalake import write_deltalake
+from deltalake import DeltaTable, write_deltalake
 from pyspark.sql import SparkSession
 
 from paylake.lake import delta_rs
@@ -89,3 +90,17 @@ def test_small_and_large_results_stage_the_same_arrow(spark: SparkSession, monke
 def test_size_estimate_separates_small_from_large(spark: SparkSession) -> None:
     assert (estimated_bytes(spark.range(10)) or 0) <= delta_rs.SMALL_RESULT_BYTES
     assert (estimated_bytes(spark.range(10_000_000)) or 0) > delta_rs.SMALL_RESULT_BYTES
+
+
+def test_writes_cut_row_groups_so_readers_can_split_files(spark: SparkSession, tmp_path: Path) -> None:
+    """A file of a million rows in one row group is read by one Spark task; paylake's writes cap row groups."""
+    store = DeltaRsStore(spark, str(tmp_path))
+    ref = TableRef("bronze", "wide")
+    store.append(ref, spark.range(300_000).selectExpr("id", "cast(id % 7 as string) AS tag"))
+    groups = [
+        pq.ParquetFile(path.removeprefix("file://")).metadata.row_group(i).num_rows
+        for path in DeltaTable(store.path(ref)).file_uris()
+        for i in range(pq.ParquetFile(path.removeprefix("file://")).metadata.num_row_groups)
+    ]
+    assert sum(groups) == 300_000
+    assert max(groups) <= delta_rs.WRITER_ROW_GROUP_ROWS < 300_000

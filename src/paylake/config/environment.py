@@ -18,7 +18,7 @@ class SparkConfig(StrictModel):
 
     master: str = "local[2]"
     shuffle_partitions: int = Field(default=4, ge=1)
-    driver_memory: str = "4g"
+    driver_memory: str = "2g"
     conf: dict[str, str] = Field(default_factory=dict)
 
 

@@ -16,7 +16,7 @@ from urllib.parse import unquote
 
 import pyarrow as pa
 import pyarrow.dataset as ds
-from deltalake import DeltaTable, write_deltalake
+from deltalake import DeltaTable, WriterProperties, write_deltalake
 from deltalake.exceptions import TableNotFoundError
 from py4j.protocol import Py4JError
 from pyspark.sql import DataFrame, SparkSession
@@ -67,6 +67,12 @@ def delta_rs_schema(schema: pa.Schema) -> pa.Schema:
     """``schema`` with every top-level column and list element nullable (see :func:`for_delta_rs`)."""
     return pa.schema([pa.field(f.name, _relaxed(f.type), nullable=True) for f in schema])
 
+
+# Row groups of 128k rows instead of the writer's default of 1M: Spark splits a file between tasks only at row
+# groups (a million-row bronze file was read by one task), DuckDB parallelises by row group, and the writer buffers
+# one row group in memory. Measured on 3.1M line items: a silver window pass 13.0 s -> 11.1 s.
+WRITER_ROW_GROUP_ROWS = 128 * 1024
+WRITER = WriterProperties(max_row_group_size=WRITER_ROW_GROUP_ROWS)
 
 # A result Spark estimates at most this big crosses as one Arrow collect: a Parquet write costs a job, a commit and
 # a folder (~0.3-0.9 s), which dominates the many small writes of a run (quarantines, metrics, gold tables).
@@ -182,7 +188,9 @@ class DeltaRsStore(TableStore):
         return df.select(*columns) if columns else df
 
     def _append(self, ref: TableRef, data: pa.RecordBatchReader, partition_by: Sequence[str]) -> None:
-        write_deltalake(self.path(ref), data, partition_by=list(partition_by) or None, mode="append")
+        write_deltalake(
+            self.path(ref), data, partition_by=list(partition_by) or None, mode="append", writer_properties=WRITER
+        )
 
     def append(self, ref: TableRef, df: DataFrame, partition_by: Sequence[str] = ()) -> None:
         with staged(df) as data:
@@ -195,7 +203,12 @@ class DeltaRsStore(TableStore):
                 self._append(ref, batches(data, ref), partition_by)
             else:
                 write_deltalake(
-                    self.path(ref), batches(data, ref), mode="overwrite", predicate=predicate, schema_mode="merge"
+                    self.path(ref),
+                    batches(data, ref),
+                    mode="overwrite",
+                    predicate=predicate,
+                    schema_mode="merge",
+                    writer_properties=WRITER,
                 )
 
     def overwrite(self, ref: TableRef, df: DataFrame, partition_by: Sequence[str] = ()) -> None:
@@ -206,6 +219,7 @@ class DeltaRsStore(TableStore):
                 mode="overwrite",
                 schema_mode="overwrite",
                 partition_by=list(partition_by) or None,
+                writer_properties=WRITER,
             )
 
     def merge(
@@ -229,7 +243,12 @@ class DeltaRsStore(TableStore):
         if rows == 0:
             return MergeMetrics(inserted=0, updated=0)
         builder = self._table(ref).merge(
-            batches(data, ref), predicate=spec.predicate, source_alias="s", target_alias="t", merge_schema=True
+            batches(data, ref),
+            predicate=spec.predicate,
+            source_alias="s",
+            target_alias="t",
+            merge_schema=True,
+            writer_properties=WRITER,
         )
         if spec.update:
             builder = builder.when_matched_update(updates=dict(spec.update), predicate=spec.matched_condition)
