@@ -73,7 +73,8 @@ def test_small_and_large_results_stage_the_same_arrow(spark: SparkSession, monke
                 (2, NULL, NULL, NULL, array(), NULL, NULL)
             AS t(id, at, local_at, amount, tags, day, name)"""
         )
-        assert (estimated_bytes(df) or 0) <= delta_rs.SMALL_RESULT_BYTES
+        estimate = estimated_bytes(df)
+        assert estimate is not None and estimate <= delta_rs.SMALL_RESULT_BYTES  # the collect path is taken
         with staged(df) as collected:
             small = collected.to_table()
         monkeypatch.setattr(delta_rs, "SMALL_RESULT_BYTES", -1)
@@ -88,8 +89,9 @@ def test_small_and_large_results_stage_the_same_arrow(spark: SparkSession, monke
 
 
 def test_size_estimate_separates_small_from_large(spark: SparkSession) -> None:
-    assert (estimated_bytes(spark.range(10)) or 0) <= delta_rs.SMALL_RESULT_BYTES
-    assert (estimated_bytes(spark.range(10_000_000)) or 0) > delta_rs.SMALL_RESULT_BYTES
+    small, large = estimated_bytes(spark.range(10)), estimated_bytes(spark.range(10_000_000))
+    assert small is not None and large is not None
+    assert small <= delta_rs.SMALL_RESULT_BYTES < large
 
 
 def test_writes_cut_row_groups_so_readers_can_split_files(spark: SparkSession, tmp_path: Path) -> None:

@@ -348,5 +348,6 @@ def write_scd2_changes(
     path = f"{folder}/changes.parquet"
     with _connection(timezone) as con:
         query = _changes_query(con, batch, target, spec, presence, applied_through)
-        con.execute(f"COPY ({query}) TO '{path.replace(chr(39), chr(39) * 2)}' (FORMAT parquet)")
+        quoted = path.replace("'", "''")
+        con.execute(f"COPY ({query}) TO '{quoted}' (FORMAT parquet)")
     return ds.dataset(path, format="parquet", schema=output_schema(batch.schema, spec))
