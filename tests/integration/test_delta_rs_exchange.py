@@ -4,6 +4,7 @@ write is the same Arrow data whether it is collected (small) or written through 
 from __future__ import annotations
 
 from datetime import date, datetime, timezone
+from decimal import Decimal
 from pathlib import Path
 
 import pyarrow as pa
@@ -15,6 +16,7 @@ from pyspark.sql import SparkSession
 from paylake.lake import delta_rs
 from paylake.lake.delta_rs import DeltaRsStore, estimated_bytes, staged
 from paylake.lake.store import TableRef
+from paylake.runtime.spark import rows_frame
 
 AWKWARD_TEXT = ["plain", "with space", "a/b", "100%", "k=v", "ünï", None]
 
@@ -92,6 +94,36 @@ def test_size_estimate_separates_small_from_large(spark: SparkSession) -> None:
     small, large = estimated_bytes(spark.range(10)), estimated_bytes(spark.range(10_000_000))
     assert small is not None and large is not None
     assert small <= delta_rs.SMALL_RESULT_BYTES < large
+
+
+def test_rows_frame_is_create_data_frame_with_a_known_size(spark: SparkSession) -> None:
+    """Rows built in Python (run log, metrics, file log) become the same DataFrame as ``createDataFrame`` gives,
+    naive datetimes across a DST switch in a non-UTC session included, but Spark knows its size, so the store
+    collects it instead of staging it through a Parquet job."""
+    schema = (
+        "name string, n bigint, k int, day date, at timestamp, ratio double, amount decimal(18,2), ok boolean, "
+        "tags array<string>, parts array<struct<label:string,count:bigint>>"
+    )
+    data = [
+        ("ünï", 1, 2, date(2026, 3, 29), datetime(2026, 3, 29, 2, 30), 1.5, Decimal("3.10"), True, ["x", None],
+         [("a", 1)]),
+        (None, None, None, None, None, None, None, None, None, None),
+        ("", -5, 0, date(1969, 12, 31), datetime(2026, 10, 25, 2, 30, 0, 123456), float("inf"), Decimal("-0.01"),
+         False, [], []),
+    ]  # fmt: skip
+    spark.conf.set("spark.sql.session.timeZone", "Europe/Berlin")
+    try:
+        expected, actual = spark.createDataFrame(data, schema), rows_frame(spark, data, schema)
+        assert actual.schema == expected.schema
+        assert actual.collect() == expected.collect()
+        assert actual.toArrow().equals(expected.toArrow())
+    finally:
+        spark.conf.set("spark.sql.session.timeZone", "UTC")
+    estimate = estimated_bytes(actual)
+    assert estimate is not None and estimate <= delta_rs.SMALL_RESULT_BYTES
+    unknown = estimated_bytes(expected)
+    assert unknown is None or unknown > delta_rs.SMALL_RESULT_BYTES  # why rows_frame exists
+    assert rows_frame(spark, [], schema).count() == 0
 
 
 def test_writes_cut_row_groups_so_readers_can_split_files(spark: SparkSession, tmp_path: Path) -> None:

@@ -65,6 +65,7 @@ from paylake.quality.gate import (
     with_fk_lookups,
 )
 from paylake.quality.metrics import write_dq_metrics
+from paylake.runtime.spark import rows_frame
 
 logger = logging.getLogger(__name__)
 
@@ -431,4 +432,4 @@ def _log_files(
                 at,
             )
         )
-    store.append(INGESTED_FILES, spark.createDataFrame(rows, INGESTED_FILES_SCHEMA))
+    store.append(INGESTED_FILES, rows_frame(spark, rows, INGESTED_FILES_SCHEMA))

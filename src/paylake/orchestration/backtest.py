@@ -27,6 +27,7 @@ from paylake.lake.store import TableRef
 from paylake.orchestration.evaluate import Evaluator
 from paylake.orchestration.scoring import evaluator, latest_data_date, scorecard_of, scores_table
 from paylake.runtime.context import PaylakeContext
+from paylake.runtime.spark import rows_frame
 
 BACKTEST_RESULTS = TableRef("ops", "backtest_results")
 
@@ -249,7 +250,7 @@ def _record(context: PaylakeContext, report: BacktestReport) -> None:
         )
         for r in report.results
     ]
-    context.store.append(BACKTEST_RESULTS, context.spark.createDataFrame(rows, RESULTS_SCHEMA))
+    context.store.append(BACKTEST_RESULTS, rows_frame(context.spark, rows, RESULTS_SCHEMA))
 
 
 def _fmt(value: float | None, pattern: str = "{:.3f}") -> str:

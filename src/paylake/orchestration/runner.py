@@ -20,6 +20,7 @@ from paylake.orchestration.dependencies import dependency_order
 from paylake.orchestration.derived import build_table
 from paylake.orchestration.results import TableResult, render_summary
 from paylake.runtime.context import PaylakeContext
+from paylake.runtime.spark import rows_frame
 
 logger = logging.getLogger(__name__)
 
@@ -153,7 +154,7 @@ def _record(context: PaylakeContext, layer: str, run: RunInfo, r: TableResult) -
         r.batch_id,
         r.error,
     )
-    df = context.spark.createDataFrame([row], PIPELINE_RUNS_SCHEMA).withColumn("seconds", F.round("seconds", 3))
+    df = rows_frame(context.spark, [row], PIPELINE_RUNS_SCHEMA).withColumn("seconds", F.round("seconds", 3))
     context.store.append(PIPELINE_RUNS, df)
 
 

@@ -9,6 +9,7 @@ from pyspark.sql import Row, SparkSession
 from pyspark.sql import functions as F
 
 from paylake.lake.store import TableRef, TableStore, sql_literal
+from paylake.runtime.spark import rows_frame
 
 DQ_METRICS = TableRef("ops", "dq_metrics")
 FAILURES_SCHEMA = "rule string, rule_type string, action string, rows_checked bigint, rows_failed bigint"
@@ -28,7 +29,7 @@ def write_dq_metrics(
     """Replace the metrics of one table's batch with ``failures`` (rows of :data:`FAILURES_SCHEMA`)."""
     if not failures:
         return
-    metrics = spark.createDataFrame(failures, FAILURES_SCHEMA)
+    metrics = rows_frame(spark, failures, FAILURES_SCHEMA)
     store.replace_where(
         DQ_METRICS,
         metrics.select(
