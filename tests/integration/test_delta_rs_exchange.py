@@ -8,6 +8,7 @@ from decimal import Decimal
 from pathlib import Path
 
 import pyarrow as pa
+import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 import pytest
 from deltalake import DeltaTable, write_deltalake
@@ -138,3 +139,15 @@ def test_writes_cut_row_groups_so_readers_can_split_files(spark: SparkSession, t
     ]
     assert sum(groups) == 300_000
     assert max(groups) <= delta_rs.WRITER_ROW_GROUP_ROWS < 300_000
+
+
+def test_append_arrow_adds_new_columns_and_commits_nothing_for_no_rows(spark: SparkSession, tmp_path: Path) -> None:
+    """SCD2 changes that are all new versions are appended, not merged; like the MERGE, the append takes a column
+    the table does not have yet (``_rescued_data`` on an older table), and an empty change set writes nothing."""
+    store = DeltaRsStore(spark, str(tmp_path))
+    ref = TableRef("bronze", "grows")
+    store.append_arrow(ref, ds.dataset(pa.table({"id": [1], "name": ["a"]})))
+    store.append_arrow(ref, ds.dataset(pa.table({"id": [2], "name": ["b"], "extra": ['{"x": 1}']})))
+    store.append_arrow(ref, ds.dataset(pa.table({"id": pa.array([], pa.int64()), "name": pa.array([], pa.string())})))
+    assert DeltaTable(store.path(ref)).version() == 1
+    assert rows(store.read_arrow(ref)) == [(1, "a", None), (2, "b", '{"x": 1}')]

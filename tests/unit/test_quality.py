@@ -7,10 +7,11 @@ from datetime import date, datetime
 import pytest
 from pydantic import TypeAdapter
 from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
 
 from paylake.bronze.ingest import count_batch
 from paylake.config.quality import Rule
-from paylake.quality.gate import apply_checks, checks_for, rule_failures, with_fk_lookups
+from paylake.quality.gate import apply_checks, checks_for, failure_counts, failure_rows, with_fk_lookups
 
 RULE = TypeAdapter(Rule)
 SCHEMA = (
@@ -101,7 +102,8 @@ def test_gate_columns_counts_and_pass_rates(spark: SparkSession, sample: DataFra
         "allowed_values_currency: currency=usd not in (USD, EUR)",
     ]
     assert checked.where("id = 'c'").first()._dq_flags == ["not_null_currency"]  # type: ignore[union-attr]
-    failures = {r.rule: (r.action, r.rows_checked, r.rows_failed) for r in rule_failures(checked, checks).collect()}
+    totals = checked.agg(F.count(F.lit(1)).alias("rows"), *failure_counts(checks)).collect()
+    failures = {r.rule: (r.action, r.rows_checked, r.rows_failed) for r in failure_rows(checks, totals)}
     assert failures == {
         "range_amount": ("reject", 5, 1),
         "not_null_currency": ("flag", 5, 1),

@@ -61,6 +61,7 @@ from paylake.quality.gate import (
     apply_checks,
     checks_for,
     failure_counts,
+    failure_rows,
     is_rejected,
     with_fk_lookups,
 )
@@ -240,7 +241,13 @@ def _apply_scd2_duckdb(
         kinds = changes.to_table(columns=[CHANGE]).column(CHANGE)
         by_change = {str(v["values"]): int(v["counts"]) for v in pc.value_counts(kinds).to_pylist()}
         merged = pa.schema([f for f in changes.schema if f.name != CHANGE])  # the scan leaves _change out
-        store.merge_arrow(target, ds.dataset(changes.files, format="parquet", schema=merged), merge, partition_by)
+        rows = ds.dataset(changes.files, format="parquet", schema=merged)
+        if set(by_change) <= {"insert"}:
+            # New versions never match the MERGE predicate (scd2_merge_spec): appending them writes the same
+            # rows without scanning and rewriting the table's files.
+            store.append_arrow(target, rows, partition_by)
+        else:
+            store.merge_arrow(target, rows, merge, partition_by)
     logger.info(
         "%s: batch handed to DuckDB in %.2f s, changes computed in %.2f s, merged in %.2f s",
         target,
@@ -292,19 +299,8 @@ def count_batch(checked: DataFrame, checks: Sequence[CheckSpec]) -> BatchCounts:
         )
         .collect()
     )
-    rows = sum(row["rows"] for row in stats)
-    failures = [
-        Row(
-            rule=check.name,
-            rule_type=check.rule_type,
-            action=check.action,
-            rows_checked=rows,
-            rows_failed=sum(row[f"c{index}"] or 0 for row in stats),
-        )
-        for index, check in enumerate(checks)
-    ]
     per_file = {row[SOURCE_FILE]: (row["rows"], row["rejected"]) for row in stats}
-    return BatchCounts(per_file, failures, sum(row["flagged"] for row in stats))
+    return BatchCounts(per_file, failure_rows(checks, stats), sum(row["flagged"] for row in stats))
 
 
 def check_batch(config: BronzeTableConfig, files: Sequence[LandingFile], counts: BatchCounts) -> None:

@@ -228,6 +228,20 @@ class DeltaRsStore(TableStore):
         with staged(source) as data:
             return self.merge_arrow(ref, data, spec, partition_by)
 
+    def append_arrow(self, ref: TableRef, data: ds.Dataset, partition_by: Sequence[str] = ()) -> None:
+        """Append Arrow rows (streamed in batches); columns new to an existing table are added to its schema."""
+        if not self.exists(ref):
+            self._append(ref, batches(data, ref), partition_by)
+        elif data.count_rows():
+            write_deltalake(
+                self.path(ref),
+                batches(data, ref),
+                partition_by=list(partition_by) or None,
+                mode="append",
+                schema_mode="merge",
+                writer_properties=WRITER,
+            )
+
     def merge_arrow(
         self, ref: TableRef, data: ds.Dataset, spec: MergeSpec, partition_by: Sequence[str] = ()
     ) -> MergeMetrics:
@@ -236,7 +250,7 @@ class DeltaRsStore(TableStore):
         if not self.exists(ref):
             # Nothing to match in a new table: every source row is an insert, written as such.
             if spec.insert_all:
-                self._append(ref, batches(data, ref), partition_by)
+                self.append_arrow(ref, data, partition_by)
                 return MergeMetrics(inserted=rows, updated=0)
             empty = pa.RecordBatchReader.from_batches(delta_rs_schema(data.schema.remove_metadata()), iter([]))
             self._append(ref, empty, partition_by)

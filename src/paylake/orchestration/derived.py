@@ -30,8 +30,9 @@ from paylake.quality.gate import (
     CheckSpec,
     apply_checks,
     checks_for,
+    failure_counts,
+    failure_rows,
     is_rejected,
-    rule_failures,
 )
 from paylake.quality.metrics import write_dq_metrics
 
@@ -120,14 +121,15 @@ def build_table(
                 f"{spec.file}: primary_key {config.primary_key} is null or not unique in the output of builder "
                 f"{spec.builder.name}, e.g. {'; '.join(duplicates)}"
             )
-        failures = rule_failures(checked, checks).collect()
         history = config.history_column
         totals = checked.agg(
             F.count(F.lit(1)).alias("rows"),
             F.sum((F.col(history) != F.lit(run.as_of)).cast("long") if history else F.lit(0)).alias("other_dates"),
             F.sum(is_rejected().cast("long")).alias("rejected"),
             F.sum((~is_rejected() & (F.size(FLAGS) > 0)).cast("long")).alias("flagged"),
+            *failure_counts(checks),
         ).collect()[0]  # a global aggregate has exactly one row
+        failures = failure_rows(checks, [totals])
         if totals["other_dates"]:
             raise BuildError(
                 f"{spec.file}: history_column: builder {spec.builder.name} wrote {totals['other_dates']} row(s) "

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
-from pyspark.sql import Column, DataFrame
+from pyspark.sql import Column, DataFrame, Row
 from pyspark.sql import functions as F
 
 from paylake.config.quality import Action, ForeignKeyRule, Rule
@@ -108,19 +108,17 @@ def failure_counts(checks: Sequence[CheckSpec]) -> list[Column]:
     ]
 
 
-def rule_failures(checked: DataFrame, checks: Sequence[CheckSpec]) -> DataFrame:
-    """One row per check: ``rule``, ``rule_type``, ``action``, ``rows_checked``, ``rows_failed``."""
-    totals = checked.agg(F.count(F.lit(1)).alias("rows_checked"), *failure_counts(checks))
-    rows = [
-        F.struct(
-            F.lit(c.name).alias("rule"),
-            F.lit(c.rule_type).alias("rule_type"),
-            F.lit(c.action).alias("action"),
-            F.col("rows_checked"),
-            F.coalesce(F.col(f"c{i}"), F.lit(0)).alias("rows_failed"),
+def failure_rows(checks: Sequence[CheckSpec], totals: Sequence[Row]) -> list[Row]:
+    """One row per check (``rule``, ``rule_type``, ``action``, ``rows_checked``, ``rows_failed``) from aggregate
+    rows holding ``rows`` and the :func:`failure_counts` columns, summed over them (one per file in bronze)."""
+    checked = sum(total["rows"] for total in totals)
+    return [
+        Row(
+            rule=check.name,
+            rule_type=check.rule_type,
+            action=check.action,
+            rows_checked=checked,
+            rows_failed=sum(total[f"c{index}"] or 0 for total in totals),
         )
-        for i, c in enumerate(checks)
+        for index, check in enumerate(checks)
     ]
-    if not rows:
-        return totals.select(F.lit("").alias("rule")).where("false")
-    return totals.select(F.explode(F.array(*rows)).alias("r")).select("r.*")
