@@ -1,6 +1,7 @@
 """The data-quality gate: evaluate checks on a DataFrame, then split, count and judge the result.
 
-Everything here is DataFrame in, DataFrame out. ``apply_checks`` adds three columns:
+Checks are DataFrame in, DataFrame out; only :func:`failure_rows` turns collected counts into rows.
+``apply_checks`` adds three columns:
 ``_dq_rejects`` (names of failed ``reject`` rules), ``_dq_reasons`` (one readable reason per rejection) and
 ``_dq_flags`` (names of failed ``flag`` rules). A row is rejected when ``_dq_rejects`` is not empty.
 """

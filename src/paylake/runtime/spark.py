@@ -12,7 +12,7 @@ from typing import Any
 import pyarrow as pa
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql.pandas.types import to_arrow_type
-from pyspark.sql.types import DataType, DateType, StructType, TimestampType, _parse_datatype_string
+from pyspark.sql.types import DataType, DateType, StructType, TimestampType
 
 from paylake.config.environment import SparkConfig
 
@@ -63,7 +63,7 @@ def rows_frame(spark: SparkSession, rows: Iterable[Sequence[Any]], schema: str |
     holds the rows and their size, and a store collects them at once. Values are converted the way
     ``createDataFrame`` converts them (``StructType.toInternal``), naive datetimes included.
     """
-    struct = schema if isinstance(schema, StructType) else _parse_datatype_string(schema)
+    struct = schema if isinstance(schema, StructType) else DataType.fromDDL(schema)
     if not isinstance(struct, StructType):
         raise TypeError(f"schema must describe a struct, got {schema!r}")
     internal = [struct.toInternal(tuple(row)) for row in rows]

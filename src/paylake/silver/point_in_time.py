@@ -48,17 +48,17 @@ def versions_as_of(history: DataFrame, keys: Sequence[str], as_of: date) -> Data
     """
     cutoff = F.lit(end_of_day(as_of))
     started = history.where(F.col(EFFECTIVE_FROM) < cutoff)
-    # As in known_versions, an end after the cutoff is hidden; the filters compare stored values, so Parquet
-    # statistics skip row groups (ended versions are few and mostly in recent files).
+    # As in known_versions, an end after the cutoff is hidden. The filters compare stored values, so Parquet
+    # statistics let the scan of ended versions (few in a table of mostly current rows) skip row groups.
     live = started.where(F.col(EFFECTIVE_TO).isNull() | (F.col(EFFECTIVE_TO) >= cutoff)).withColumn(
         EFFECTIVE_TO, F.lit(None).cast("timestamp")
     )
     ended = started.where(F.col(EFFECTIVE_TO) < cutoff)
     newest = Window.partitionBy(*keys).orderBy(F.col(RECORD_VERSION).desc())
     last_ended = ended.withColumn("_n", F.row_number().over(newest)).where("_n = 1").drop("_n")
-    # Keys with an open version among those with an ended one: two small sides, so Spark can broadcast.
-    reopened = live.select(*keys).join(ended.select(*keys).distinct(), list(keys), "left_semi")
-    deleted = last_ended.join(reopened, list(keys), "left_anti")
+    # Keys with both an open and an ended version: the ended side is small, so Spark broadcasts it.
+    changed = live.select(*keys).join(ended.select(*keys).distinct(), list(keys), "left_semi")
+    deleted = last_ended.join(changed, list(keys), "left_anti")
     return live.unionByName(deleted).withColumn("is_deleted", F.col(EFFECTIVE_TO).isNotNull())
 
 
