@@ -15,7 +15,7 @@ from deltalake import DeltaTable, write_deltalake
 from pyspark.sql import SparkSession
 
 from paylake.lake import delta_rs
-from paylake.lake.delta_rs import DeltaRsStore, estimated_bytes, staged
+from paylake.lake.delta_rs import DeltaRsStore, estimated_bytes, staged, staged_split
 from paylake.lake.store import TableRef
 from paylake.runtime.spark import rows_frame
 
@@ -89,6 +89,29 @@ def test_small_and_large_results_stage_the_same_arrow(spark: SparkSession, monke
     assert small.schema == large.schema
     assert small.sort_by("id").to_pylist() == large.sort_by("id").to_pylist()
     assert small.sort_by("id").column("at")[0].as_py() == datetime(2026, 3, 29, 0, 30, tzinfo=timezone.utc)
+
+
+def test_split_stage_reads_back_every_row_and_hands_over_the_true_part(spark: SparkSession) -> None:
+    """staged_split: Spark reads back the same rows and columns (in order, with the split column), the true part
+    is exactly the true rows as whole Parquet files with the rest of the columns, and the folder is gone after."""
+    df = spark.sql(
+        """SELECT id, named_struct('raw', CAST(id AS STRING)) AS raw, array(CAST(id % 3 AS STRING)) AS tags,
+                  TIMESTAMP '2026-03-29 01:30:00' + make_interval(0, 0, 0, 0, 0, 0, id) AS at, id % 3 = 0 AS ok
+           FROM range(1000)"""
+    )
+    with staged_split(df, "ok") as (back, true_part):
+        assert back.schema.simpleString() == df.schema.simpleString()  # files make every column nullable
+        assert sorted(back.collect()) == sorted(df.collect())
+        assert back.where("ok").count() == 334
+        assert true_part is not None
+        folder = Path(true_part.files[0]).parent.parent
+        got = true_part.to_table()
+        assert got.column_names == ["id", "raw", "tags", "at"]
+        assert sorted(got.column("id").to_pylist()) == list(range(0, 1000, 3))
+        assert got.schema.field("at").type == pa.timestamp("us", tz="UTC")
+    assert not folder.exists()
+    with staged_split(df.where("NOT ok"), "ok") as (back, true_part):
+        assert true_part is None and back.count() == 666
 
 
 def test_size_estimate_separates_small_from_large(spark: SparkSession) -> None:

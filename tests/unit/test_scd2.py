@@ -61,7 +61,15 @@ def _duckdb(batch_df: DataFrame, current_df: DataFrame | None, spec: Scd2Spec, s
     """The local engine on the same inputs: Spark hashes the batch, DuckDB computes, the result comes back."""
     hashed = batch_df.withColumn(ROW_HASH, row_hash(spec.compare_columns)).toArrow()
     target = current_df.toArrow() if current_df is not None else None
-    got = scd2_duckdb.scd2_changes(hashed, target, spec, seen.toArrow() if seen is not None else None)
+    presence = seen.toArrow() if seen is not None else None
+    got = scd2_duckdb.scd2_changes(hashed, target, spec, presence)
+    if target is None:  # a new table's versions are streamed instead: the same rows, every one an insert
+        with scd2_duckdb.stream_new_versions(hashed, spec, presence) as versions:
+            streamed = versions.read_all()
+        assert set(got.column("_change").to_pylist()) <= {"insert"}
+        assert streamed.sort_by([("id", "ascending"), ("record_version", "ascending")]).equals(
+            got.drop_columns(["_change"]).sort_by([("id", "ascending"), ("record_version", "ascending")])
+        )
     return batch_df.sparkSession.createDataFrame(got if got.num_rows else got.schema.empty_table())
 
 

@@ -6,10 +6,11 @@ from datetime import date, datetime
 from decimal import Decimal
 
 from chispa import assert_df_equality
-from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import DataFrame, SparkSession, Window
+from pyspark.sql import functions as F
 
 from paylake.silver.account_profiles import AccountProfilesParams, account_profiles
-from paylake.silver.invoice_details import InvoiceDetailsParams, invoice_details, payment_facts
+from paylake.silver.invoice_details import InvoiceDetailsParams, invoice_details, line_summary, payment_facts
 from paylake.silver.payment_history import PaymentHistoryParams, account_payment_history
 from paylake.silver.product_catalog import ProductCatalogParams, product_catalog
 
@@ -112,6 +113,48 @@ def test_invoice_details_takes_account_terms_valid_on_each_invoice_date_and_sums
         "main_category string, status string, days_late int",
     )
     equal(out, expected)
+
+
+def test_line_summary_is_totals_and_the_largest_category_by_name(spark: SparkSession) -> None:
+    """The one-pass summary equals its definition: totals over the lines, and the category with the largest amount
+    (a null amount last; ties by name, an unknown SKU's null category last)."""
+    lines = spark.createDataFrame(
+        [
+            ("i1", "s1", 1, "10.00"),  # a: 10, b: 10 (tie: a by name), unknown: 10 (null category last)
+            ("i1", "s2", 2, "10.00"),
+            ("i1", "zz", 1, "10.00"),
+            ("i2", "zz", 3, "40.00"),  # unknown SKU the largest: the null category wins
+            ("i2", "s1", 1, "5.00"),
+            ("i3", "s2", None, None),  # only null amounts and quantities
+            ("i4", "s2", 1, None),  # a null amount ranks after any amount, even a negative one
+            ("i4", "s1", 1, "-3.00"),
+            ("i5", "s3", 2, "7.50"),
+            ("i5", "s3", 1, "2.50"),
+        ],
+        "invoice_id string, sku_id string, quantity int, line_amount string",
+    ).withColumn("line_amount", F.col("line_amount").cast("decimal(18,2)"))
+    products = spark.createDataFrame([("s1", "a"), ("s2", "b"), ("s3", "c")], "sku_id string, category string")
+
+    categorised = lines.join(products, "sku_id", "left")
+    by_category = categorised.groupBy("invoice_id", "category").agg(F.sum("line_amount").alias("_amount"))
+    largest = Window.partitionBy("invoice_id").orderBy(F.desc("_amount"), F.asc_nulls_last("category"))
+    main = by_category.withColumn("_n", F.row_number().over(largest)).where("_n = 1")
+    totals = lines.groupBy("invoice_id").agg(
+        F.count(F.lit(1)).cast("int").alias("line_count"),
+        F.sum("quantity").cast("bigint").alias("total_quantity"),
+        F.sum("line_amount").cast("decimal(18,2)").alias("lines_amount"),
+    )
+    definition = totals.join(main.select("invoice_id", F.col("category").alias("main_category")), "invoice_id")
+
+    got = line_summary(lines, products)
+    equal(got, definition)
+    assert {r["invoice_id"]: r["main_category"] for r in got.collect()} == {
+        "i1": "a",
+        "i2": None,
+        "i3": "b",
+        "i4": "a",
+        "i5": "c",
+    }
 
 
 def test_payment_facts_for_open_paid_early_leap_year_and_month_end_invoices(spark: SparkSession) -> None:

@@ -11,7 +11,8 @@ import hashlib
 import logging
 import tempfile
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from datetime import date, datetime, timezone
 
@@ -49,7 +50,7 @@ from paylake.config.bronze import BronzeTableConfig
 from paylake.config.quality import ForeignKeyRule
 from paylake.errors import DataQualityError, IngestionError
 from paylake.faults import fault_point
-from paylake.lake.delta_rs import DeltaRsStore, staged
+from paylake.lake.delta_rs import DeltaRsStore, staged, staged_split
 from paylake.lake.store import MergeSpec, TableRef, TableStore, sql_literal
 from paylake.lineage import BATCH_ID, EXTRACT_DATE, INGESTED_AT, SOURCE_FILE, SOURCE_ROW
 from paylake.orchestration.results import TableResult
@@ -71,6 +72,7 @@ from paylake.runtime.spark import rows_frame
 logger = logging.getLogger(__name__)
 
 INGESTED_FILES = TableRef("ops", "ingested_files")
+ACCEPTED = "_dq_accepted"  # the gate's verdict per row while a batch is loaded; never stored
 INGESTED_FILES_SCHEMA = (
     "table string, file_name string, file_path string, extract_date date, size_bytes bigint, sha256 string, "
     "batch_id string, rows_read bigint, rows_loaded bigint, rows_rejected bigint, run_id string, ingested_at timestamp"
@@ -197,16 +199,20 @@ def apply_scd2(
     presence: DataFrame | None,
     applied_through: date | None,
     partition_by: Sequence[str] = (),
+    batch_files: ds.Dataset | None = None,
 ) -> dict[str, int]:
     """Compute a batch's SCD2 changes and MERGE them into ``target``; returns the count per ``_change``.
 
     In local mode (delta-rs) DuckDB computes the changes straight from the table's Parquet files
-    (:mod:`paylake.bronze.scd2_duckdb`); elsewhere Spark does (:func:`paylake.bronze.scd2.scd2_changes`).
+    (:mod:`paylake.bronze.scd2_duckdb`), and reads the batch from ``batch_files`` when given (its rows, already
+    hashed: :func:`_checked`); elsewhere Spark does (:func:`paylake.bronze.scd2.scd2_changes`).
     """
     merge = scd2_merge_spec(spec, partition_by)
     started = time.perf_counter()
     if isinstance(store, DeltaRsStore):
-        by_change = _apply_scd2_duckdb(store, target, batch, spec, presence, applied_through, merge, partition_by)
+        by_change = _apply_scd2_duckdb(
+            store, target, batch, spec, presence, applied_through, merge, partition_by, batch_files
+        )
     else:
         current = _latest(store, target, spec, batch)
         changes = scd2_changes(batch, current, spec, presence, applied_through).persist()
@@ -228,14 +234,25 @@ def _apply_scd2_duckdb(
     applied_through: date | None,
     merge: MergeSpec,
     partition_by: Sequence[str],
+    batch_files: ds.Dataset | None,
 ) -> dict[str, int]:
     hashed = batch.select(*spec.columns, row_hash(spec.compare_columns).alias(ROW_HASH), EXTRACT_DATE, SOURCE_ROW)
     timezone = batch.sparkSession.conf.get("spark.sql.session.timeZone") or "UTC"
     started = time.perf_counter()
-    with staged(hashed) as rows, tempfile.TemporaryDirectory(prefix="paylake-changes-") as folder:
+    handed = nullcontext(batch_files) if batch_files is not None else staged(hashed)
+    with handed as rows, tempfile.TemporaryDirectory(prefix="paylake-changes-") as folder:
         staged_at = time.perf_counter()
         seen = presence.toArrow() if presence is not None else None  # snapshot keys and dates: small
-        existing = store.dataset(target) if store.exists(target) else None
+        if not store.exists(target):
+            inserted = _create_scd2(store, target, rows, spec, seen, applied_through, timezone, partition_by)
+            logger.info(
+                "%s: batch handed to DuckDB in %.2f s, new table's versions computed and written in %.2f s",
+                target,
+                staged_at - started,
+                time.perf_counter() - staged_at,
+            )
+            return {"insert": inserted} if inserted else {}
+        existing = store.dataset(target)
         changes = scd2_duckdb.write_scd2_changes(folder, rows, existing, spec, seen, applied_through, timezone)
         computed_at = time.perf_counter()
         kinds = changes.to_table(columns=[CHANGE]).column(CHANGE)
@@ -258,12 +275,37 @@ def _apply_scd2_duckdb(
     return by_change
 
 
+def _create_scd2(
+    store: DeltaRsStore,
+    target: TableRef,
+    rows: ds.Dataset,
+    spec: Scd2Spec,
+    seen: pa.Table | None,
+    applied_through: date | None,
+    timezone: str,
+    partition_by: Sequence[str],
+) -> int:
+    """Create ``target`` from its first batch: every change is a new version, streamed from DuckDB into the
+    writer (no change file in between). Returns the number of versions written."""
+    written = 0
+    with scd2_duckdb.stream_new_versions(rows, spec, seen, applied_through, timezone) as versions:
+
+        def counted() -> Iterator[pa.RecordBatch]:
+            nonlocal written
+            for part in versions:
+                written += part.num_rows
+                yield part
+
+        store.append_arrow(target, pa.RecordBatchReader.from_batches(versions.schema, counted()), partition_by)
+    return written
+
+
 def ingested_files(store: TableStore, table: str) -> IngestedFiles:
     """Read ``ops.ingested_files`` for one table."""
     if not store.exists(INGESTED_FILES):
         return IngestedFiles({}, None)
     columns = ["file_name", "sha256", "extract_date"]
-    rows = store.read(INGESTED_FILES, filters=[("table", "=", table)], columns=columns).collect()
+    rows = store.read_rows(INGESTED_FILES, filters=[("table", "=", table)], columns=columns)
     return IngestedFiles(
         {r["file_name"]: r["sha256"] for r in rows}, max((r["extract_date"] for r in rows), default=None)
     )
@@ -362,36 +404,53 @@ def ingest_table(
     rows = typed_rows(read_landing(spark, files, config, landing.staging, layouts), config)
     rows = with_fk_lookups(rows, config.quality.rules, _references(store, config), EXTRACT_DATE)
     checks = parse_checks(config) + checks_for(config.quality.rules)
-    checked = apply_checks(rows, checks).persist()
-    try:
+    spec = scd2_spec(config)
+    gated = apply_checks(rows, checks).withColumns({BATCH_ID: F.lit(batch_id), INGESTED_AT: F.lit(ingested_at)})
+    with _checked(store, gated, spec) as (checked, accepted_files):
         counts = count_batch(checked, checks)
         result.rows_read, result.rows_rejected, result.rows_flagged = counts.read, counts.rejected, counts.flagged
         result.rows_loaded = counts.read - counts.rejected
         result.failures_by_rule = {row["rule"]: row["rows_failed"] for row in counts.failures if row["rows_failed"]}
         # Quarantine and metrics are written even for a held-back batch, so an operator can see why.
         names = ", ".join(sql_literal(f.name) for f in files)
-        store.replace_where(
-            quarantine_ref(config.table), quarantine_rows(checked, batch_id, ingested_at), f"{SOURCE_FILE} IN ({names})"
-        )
+        rejected = quarantine_rows(checked.where(~F.col(ACCEPTED)), batch_id, ingested_at)  # reads the rejected files
+        store.replace_where(quarantine_ref(config.table), rejected, f"{SOURCE_FILE} IN ({names})")
         write_dq_metrics(
             spark, store, "bronze", config.table, counts.failures, batch_id, run.run_id, run.as_of, ingested_at
         )
         check_batch(config, files, counts)
         fault_point("after_quarantine", f"bronze.{config.table}")
 
-        spec = scd2_spec(config)
         target = TableRef("bronze", config.table)
-        accepted = checked.where(~is_rejected()).withColumns(
-            {BATCH_ID: F.lit(batch_id), INGESTED_AT: F.lit(ingested_at)}
-        )
+        accepted = checked.where(F.col(ACCEPTED))
         presence = checked.select(*config.primary_key, EXTRACT_DATE).dropna() if spec.snapshot else None
-        by_change = apply_scd2(store, target, accepted, spec, presence, log.latest_extract, config.partition_by)
+        by_change = apply_scd2(
+            store, target, accepted, spec, presence, log.latest_extract, config.partition_by, accepted_files
+        )
         result.new_versions, result.closed_versions = by_change.get("insert", 0), by_change.get("close", 0)
-    finally:
-        checked.unpersist()
     fault_point("after_target_merge", f"bronze.{config.table}")
     _log_files(spark, store, config.table, pending, counts, batch_id, run, ingested_at)
     return result
+
+
+@contextmanager
+def _checked(store: TableStore, gated: DataFrame, spec: Scd2Spec) -> Iterator[tuple[DataFrame, ds.Dataset | None]]:
+    """The gate's verdicts, computed once for the batch's several reads (counts, quarantine, SCD2), with
+    :data:`ACCEPTED` added; and, in local mode, the accepted rows as Parquet files for DuckDB (else None).
+
+    Spark persists them. In local mode Spark writes them to Parquet instead, accepted and rejected rows in separate
+    folders and hashed for SCD2, and DuckDB reads the accepted files as they are: a persisted batch was built twice
+    (the cache, then the files handed to DuckDB)."""
+    if not isinstance(store, DeltaRsStore):
+        checked = gated.withColumn(ACCEPTED, ~is_rejected()).persist()
+        try:
+            yield checked, None
+        finally:
+            checked.unpersist()
+        return
+    hashed = gated.withColumns({ROW_HASH: row_hash(spec.compare_columns), ACCEPTED: ~is_rejected()})
+    with staged_split(hashed, ACCEPTED) as (checked, accepted_files):
+        yield checked, accepted_files
 
 
 def quarantine_ref(table: str) -> TableRef:

@@ -34,6 +34,7 @@ from paylake.lineage import EXTRACT_DATE, SOURCE_ROW
 
 ArrowInput: TypeAlias = pa.Table | ds.Dataset
 MEMORY_LIMIT = "1GB"
+STREAM_BATCH_ROWS = 128 * 1024
 
 
 def _q(name: str) -> str:
@@ -174,14 +175,12 @@ def events_sql(spec: Scd2Spec, has_current: bool, has_presence: bool, applied_th
             )"""
         )
         events.append("SELECT * FROM deletes")
-    # Every event, numbered: the window passes below carry only the narrow columns that order and chain events,
-    # and the wide data columns of the event that supplies a version are joined back by number at the end.
-    numbered = "SELECT row_number() OVER () AS _id, * FROM (" + " UNION ALL BY NAME ".join(events) + ")"
-    return "WITH " + ",\n".join(ctes) + "\n" + numbered
+    return "WITH " + ",\n".join(ctes) + "\n" + " UNION ALL BY NAME ".join(events)
 
 
 def changes_sql(spec: Scd2Spec) -> str:
-    """The rest of :func:`paylake.bronze.scd2.scd2_changes`, over the table ``events`` of :func:`events_sql`."""
+    """The rest of :func:`paylake.bronze.scd2.scd2_changes`, over the relation ``events``: the rows of
+    :func:`events_sql`, each with a unique number ``_id``."""
     keys = list(spec.keys)
     k = _list(keys)
     order = f"{_q(EXTRACT_DATE)} ASC NULLS FIRST, _kind_order ASC, _seq ASC NULLS FIRST, _row ASC"
@@ -306,8 +305,32 @@ def _changes_query(
     if presence is not None:
         con.register("presence", presence)
     events = events_sql(spec, target is not None, presence is not None, applied_through)
-    con.execute(f"CREATE TEMP TABLE events AS {events}")
+    con.execute(f"CREATE TEMP TABLE event_rows AS {events}")
+    # Every event is numbered: the window passes of changes_sql carry only the narrow columns that order and chain
+    # events, and the wide data columns of the event that supplies a version are joined back by number at the end.
+    # The number is the event's row id in the materialised table, stable across the query's scans; numbering with
+    # row_number() OVER () was a single-threaded window over every event (3.4 of 6.3 s on 3M line items).
+    con.execute("CREATE TEMP VIEW events AS SELECT rowid AS _id, * FROM event_rows")
     return changes_sql(spec)
+
+
+@contextmanager
+def stream_new_versions(
+    batch: ArrowInput,
+    spec: Scd2Spec,
+    presence: ArrowInput | None = None,
+    applied_through: date | None = None,
+    timezone: str = "UTC",
+) -> Iterator[pa.RecordBatchReader]:
+    """:func:`scd2_changes` for a table that does not exist yet, streamed: every change is then a new version
+    (``_change`` is ``insert``, so it is left out), and the rows go from DuckDB to the writer in batches, without
+    the Parquet file of :func:`write_scd2_changes` in between (an initial load of 3M line items writes once)."""
+    schema = output_schema(batch.schema, spec)
+    schema = schema.remove(schema.get_field_index(CHANGE))
+    with _connection(timezone) as con:
+        query = _changes_query(con, batch, None, spec, presence, applied_through)
+        reader = con.sql(f"SELECT * EXCLUDE ({_q(CHANGE)}) FROM ({query})").to_arrow_reader(STREAM_BATCH_ROWS)
+        yield pa.RecordBatchReader.from_batches(schema, (rows.cast(schema) for rows in reader))
 
 
 def scd2_changes(

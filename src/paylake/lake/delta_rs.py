@@ -12,6 +12,8 @@ import shutil
 import tempfile
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
 from urllib.parse import unquote
 
 import pyarrow as pa
@@ -119,13 +121,37 @@ def staged(df: DataFrame) -> Iterator[ds.Dataset]:
         shutil.rmtree(folder, ignore_errors=True)
 
 
-def batches(dataset: ds.Dataset, ref: TableRef) -> pa.RecordBatchReader:
-    """The dataset as a stream of delta-rs-safe batches for ``ref``: memory is bounded by a batch, not the
+@contextmanager
+def staged_split(df: DataFrame, by: str) -> Iterator[tuple[DataFrame, ds.Dataset | None]]:
+    """``df`` written once by Spark to a temporary Parquet folder, its rows split into two folders by the boolean
+    column ``by``; yields ``df`` read back from the folder (every later job reads the files, not the plan again)
+    and the rows where ``by`` is true as a dataset of whole files, None when there are none.
+
+    A persisted DataFrame that later crosses to Arrow is built twice (the cache, then the staging files); this
+    writes once, and the true part crosses as it is. Each task keeps one writer per value instead of sorting its
+    rows by ``by``: planned writes would add that sort of every row to the plan, concurrent writers need none."""
+    spark = df.sparkSession
+    spark.conf.set("spark.sql.parquet.outputTimestampType", "TIMESTAMP_MICROS")  # as in staged()
+    spark.conf.set("spark.sql.optimizer.plannedWrite.enabled", "false")
+    spark.conf.set("spark.sql.maxConcurrentOutputFileWriters", "2")
+    folder = tempfile.mkdtemp(prefix="paylake-stage-")
+    try:
+        df.write.mode("overwrite").partitionBy(by).parquet(folder)
+        back = spark.read.schema(df.schema).parquet(folder).select(*df.columns)
+        files = sorted(str(path) for path in Path(folder, f"{by}=true").glob("*.parquet"))
+        yield back, ds.dataset(files, format="parquet") if files else None
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def batches(data: ds.Dataset | pa.RecordBatchReader, ref: TableRef) -> pa.RecordBatchReader:
+    """The rows as a stream of delta-rs-safe batches for ``ref``: memory is bounded by a batch, not the
     table. The fault point ``mid_write@<ref>`` sits after the first batch, before delta-rs commits."""
-    schema = delta_rs_schema(dataset.schema.remove_metadata())
+    schema = delta_rs_schema(data.schema.remove_metadata())
+    source = data.to_batches(batch_size=256 * 1024) if isinstance(data, ds.Dataset) else data
 
     def safe() -> Iterator[pa.RecordBatch]:
-        for batch in dataset.to_batches(batch_size=256 * 1024):
+        for batch in source:
             yield from for_delta_rs(pa.Table.from_batches([batch]).replace_schema_metadata(None)).to_batches()
             fault_point("mid_write", str(ref))
 
@@ -164,6 +190,13 @@ class DeltaRsStore(TableStore):
         """The table's rows as Arrow, with ``filters`` and ``columns`` pushed into the delta-rs scan."""
         table = self._table(ref)
         return table.to_pyarrow_table(filters=list(filters) or None, columns=list(columns) if columns else None)
+
+    def read_rows(
+        self, ref: TableRef, filters: Filters = (), columns: Sequence[str] | None = None
+    ) -> list[dict[str, Any]]:
+        """Read by delta-rs: a Spark job would cost more than the read (~1 s per call on a cold session)."""
+        rows: list[dict[str, Any]] = self.read_arrow(ref, filters, columns).to_pylist()
+        return rows
 
     def read(self, ref: TableRef, filters: Filters = (), columns: Sequence[str] | None = None) -> DataFrame:
         """Spark reads the table's current Parquet files itself (in parallel, nothing held in Python) when they
@@ -228,11 +261,15 @@ class DeltaRsStore(TableStore):
         with staged(source) as data:
             return self.merge_arrow(ref, data, spec, partition_by)
 
-    def append_arrow(self, ref: TableRef, data: ds.Dataset, partition_by: Sequence[str] = ()) -> None:
-        """Append Arrow rows (streamed in batches); columns new to an existing table are added to its schema."""
+    def append_arrow(
+        self, ref: TableRef, data: ds.Dataset | pa.RecordBatchReader, partition_by: Sequence[str] = ()
+    ) -> None:
+        """Append Arrow rows (streamed in batches); columns new to an existing table are added to its schema.
+
+        A dataset without rows commits nothing to an existing table; a reader, read once, is written as it comes."""
         if not self.exists(ref):
             self._append(ref, batches(data, ref), partition_by)
-        elif data.count_rows():
+        elif isinstance(data, pa.RecordBatchReader) or data.count_rows():
             write_deltalake(
                 self.path(ref),
                 batches(data, ref),

@@ -11,6 +11,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from typing import Any
 
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
@@ -101,6 +102,12 @@ class TableStore(ABC):
         Raises:
             TableStoreError: the table does not exist.
         """
+
+    def read_rows(
+        self, ref: TableRef, filters: Filters = (), columns: Sequence[str] | None = None
+    ) -> list[dict[str, Any]]:
+        """A small result of :meth:`read` as Python rows (column name -> value), e.g. a file log."""
+        return [row.asDict() for row in self.read(ref, filters, columns).collect()]
 
     def read_keys(self, ref: TableRef, keys: DataFrame, filters: Filters = ()) -> DataFrame:
         """The rows matching ``filters`` whose values in ``keys``' columns appear in ``keys``.

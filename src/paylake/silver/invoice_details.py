@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import date
 
 from pydantic import Field, field_validator
-from pyspark.sql import Column, DataFrame, Window
+from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
 from paylake.bronze.scd2 import EFFECTIVE_FROM, EFFECTIVE_TO, RECORD_VERSION
@@ -81,21 +81,24 @@ def aging_bucket(days_past_due: Column, buckets: list[AgingBucket]) -> Column:
 
 def line_summary(lines: DataFrame, products: DataFrame) -> DataFrame:
     """Per invoice: ``line_count``, ``total_quantity``, ``lines_amount`` and ``main_category`` (the category with
-    the largest line amount, ties by name); lines of unknown SKUs count under a null category."""
+    the largest line amount, ties by name); lines of unknown SKUs count under a null category.
+
+    One aggregation per category, then one per invoice: the lines are read once. (Totals taken straight from the
+    lines next to a category window computed their point-in-time history twice; ~10 s each on 3M lines.)"""
     categorised = lines.join(products.select("sku_id", "category"), "sku_id", "left")
-    by_category = categorised.groupBy("invoice_id", "category").agg(F.sum("line_amount").alias("_amount"))
-    largest = Window.partitionBy("invoice_id").orderBy(F.desc("_amount"), F.asc_nulls_last("category"))
-    main = (
-        by_category.withColumn("_n", F.row_number().over(largest))
-        .where("_n = 1")
-        .select("invoice_id", F.col("category").alias("main_category"))
+    by_category = categorised.groupBy("invoice_id", "category").agg(
+        F.count(F.lit(1)).alias("_lines"),
+        F.sum("quantity").alias("_quantity"),
+        F.sum("line_amount").alias("_amount"),
     )
-    totals = lines.groupBy("invoice_id").agg(
-        F.count(F.lit(1)).cast("int").alias("line_count"),
-        F.sum("quantity").cast("bigint").alias("total_quantity"),
-        F.sum("line_amount").cast("decimal(18,2)").alias("lines_amount"),
+    # The smallest key is the main category: the largest amount (a null amount last), then by name (null last).
+    rank = F.struct(F.col("_amount").isNull(), -F.col("_amount"), F.col("category").isNull(), F.col("category"))
+    return by_category.groupBy("invoice_id").agg(
+        F.sum("_lines").cast("int").alias("line_count"),
+        F.sum("_quantity").cast("bigint").alias("total_quantity"),
+        F.sum("_amount").cast("decimal(18,2)").alias("lines_amount"),
+        F.min_by("category", rank).alias("main_category"),
     )
-    return totals.join(main, "invoice_id")
 
 
 def payment_facts(invoices: DataFrame, as_of: date, buckets: list[AgingBucket]) -> DataFrame:
