@@ -114,6 +114,21 @@ def test_split_stage_reads_back_every_row_and_hands_over_the_true_part(spark: Sp
         assert true_part is None and back.count() == 666
 
 
+def test_checkpoint_writes_large_results_and_persists_small_ones(
+    spark: SparkSession, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = DeltaRsStore(spark, str(tmp_path))
+    df = spark.sql("SELECT id, id < 3 AS ok FROM range(10)")
+    with store.checkpoint(df, "ok") as (back, true_part):
+        assert true_part is None and back.is_cached
+        assert back.where("ok").count() == 3
+    assert not back.is_cached
+    monkeypatch.setattr(delta_rs, "SMALL_RESULT_BYTES", -1)
+    with store.checkpoint(df, "ok") as (back, true_part):
+        assert true_part is not None and not back.is_cached
+        assert true_part.count_rows() == 3 and back.count() == 10
+
+
 def test_size_estimate_separates_small_from_large(spark: SparkSession) -> None:
     small, large = estimated_bytes(spark.range(10)), estimated_bytes(spark.range(10_000_000))
     assert small is not None and large is not None

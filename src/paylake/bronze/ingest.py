@@ -12,7 +12,7 @@ import logging
 import tempfile
 import time
 from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager, nullcontext
+from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import date, datetime, timezone
 
@@ -50,11 +50,12 @@ from paylake.config.bronze import BronzeTableConfig
 from paylake.config.quality import ForeignKeyRule
 from paylake.errors import DataQualityError, IngestionError
 from paylake.faults import fault_point
-from paylake.lake.delta_rs import DeltaRsStore, staged, staged_split
+from paylake.lake.delta_rs import DeltaRsStore, staged
 from paylake.lake.store import MergeSpec, TableRef, TableStore, sql_literal
 from paylake.lineage import BATCH_ID, EXTRACT_DATE, INGESTED_AT, SOURCE_FILE, SOURCE_ROW
 from paylake.orchestration.results import TableResult
 from paylake.quality.gate import (
+    ACCEPTED,
     FLAGS,
     REASONS,
     REJECTS,
@@ -72,7 +73,6 @@ from paylake.runtime.spark import rows_frame
 logger = logging.getLogger(__name__)
 
 INGESTED_FILES = TableRef("ops", "ingested_files")
-ACCEPTED = "_dq_accepted"  # the gate's verdict per row while a batch is loaded; never stored
 INGESTED_FILES_SCHEMA = (
     "table string, file_name string, file_path string, extract_date date, size_bytes bigint, sha256 string, "
     "batch_id string, rows_read bigint, rows_loaded bigint, rows_rejected bigint, run_id string, ingested_at timestamp"
@@ -204,8 +204,8 @@ def apply_scd2(
     """Compute a batch's SCD2 changes and MERGE them into ``target``; returns the count per ``_change``.
 
     In local mode (delta-rs) DuckDB computes the changes straight from the table's Parquet files
-    (:mod:`paylake.bronze.scd2_duckdb`), and reads the batch from ``batch_files`` when given (its rows, already
-    hashed: :func:`_checked`); elsewhere Spark does (:func:`paylake.bronze.scd2.scd2_changes`).
+    (:mod:`paylake.bronze.scd2_duckdb`), and reads the batch from ``batch_files`` when given (the same rows,
+    with ``row_hash``); elsewhere Spark does (:func:`paylake.bronze.scd2.scd2_changes`).
     """
     merge = scd2_merge_spec(spec, partition_by)
     started = time.perf_counter()
@@ -405,8 +405,18 @@ def ingest_table(
     rows = with_fk_lookups(rows, config.quality.rules, _references(store, config), EXTRACT_DATE)
     checks = parse_checks(config) + checks_for(config.quality.rules)
     spec = scd2_spec(config)
-    gated = apply_checks(rows, checks).withColumns({BATCH_ID: F.lit(batch_id), INGESTED_AT: F.lit(ingested_at)})
-    with _checked(store, gated, spec) as (checked, accepted_files):
+    # Verdicts, audit columns and the row hash SCD2 compares, computed once: in local mode DuckDB reads the
+    # accepted rows from the checkpoint's files as they are (a persisted batch was built twice: the cache, then
+    # the files handed to DuckDB).
+    verdicts = apply_checks(rows, checks).withColumns(
+        {
+            BATCH_ID: F.lit(batch_id),
+            INGESTED_AT: F.lit(ingested_at),
+            ROW_HASH: row_hash(spec.compare_columns),
+            ACCEPTED: ~is_rejected(),
+        }
+    )
+    with store.checkpoint(verdicts, ACCEPTED) as (checked, accepted_files):
         counts = count_batch(checked, checks)
         result.rows_read, result.rows_rejected, result.rows_flagged = counts.read, counts.rejected, counts.flagged
         result.rows_loaded = counts.read - counts.rejected
@@ -431,26 +441,6 @@ def ingest_table(
     fault_point("after_target_merge", f"bronze.{config.table}")
     _log_files(spark, store, config.table, pending, counts, batch_id, run, ingested_at)
     return result
-
-
-@contextmanager
-def _checked(store: TableStore, gated: DataFrame, spec: Scd2Spec) -> Iterator[tuple[DataFrame, ds.Dataset | None]]:
-    """The gate's verdicts, computed once for the batch's several reads (counts, quarantine, SCD2), with
-    :data:`ACCEPTED` added; and, in local mode, the accepted rows as Parquet files for DuckDB (else None).
-
-    Spark persists them. In local mode Spark writes them to Parquet instead, accepted and rejected rows in separate
-    folders and hashed for SCD2, and DuckDB reads the accepted files as they are: a persisted batch was built twice
-    (the cache, then the files handed to DuckDB)."""
-    if not isinstance(store, DeltaRsStore):
-        checked = gated.withColumn(ACCEPTED, ~is_rejected()).persist()
-        try:
-            yield checked, None
-        finally:
-            checked.unpersist()
-        return
-    hashed = gated.withColumns({ROW_HASH: row_hash(spec.compare_columns), ACCEPTED: ~is_rejected()})
-    with staged_split(hashed, ACCEPTED) as (checked, accepted_files):
-        yield checked, accepted_files
 
 
 def quarantine_ref(table: str) -> TableRef:

@@ -220,6 +220,15 @@ class DeltaRsStore(TableStore):
         df = reader.parquet(*files).select(*schema.fieldNames()).where(filters_sql(filters))
         return df.select(*columns) if columns else df
 
+    @contextmanager
+    def checkpoint(self, df: DataFrame, split: str) -> Iterator[tuple[DataFrame, ds.Dataset | None]]:
+        """Large results are written once by :func:`staged_split`; small ones are persisted as on Databricks
+        (a Parquet write costs a job, which a small result's later reads and collects do not)."""
+        estimate = estimated_bytes(df)
+        small = estimate is not None and estimate <= SMALL_RESULT_BYTES
+        with super().checkpoint(df, split) if small else staged_split(df, split) as parts:
+            yield parts
+
     def _append(self, ref: TableRef, data: pa.RecordBatchReader, partition_by: Sequence[str]) -> None:
         write_deltalake(
             self.path(ref), data, partition_by=list(partition_by) or None, mode="append", writer_properties=WRITER
@@ -232,28 +241,40 @@ class DeltaRsStore(TableStore):
 
     def replace_where(self, ref: TableRef, df: DataFrame, predicate: str, partition_by: Sequence[str] = ()) -> None:
         with staged(df) as data:
-            if not self.exists(ref):
-                self._append(ref, batches(data, ref), partition_by)
-            else:
-                write_deltalake(
-                    self.path(ref),
-                    batches(data, ref),
-                    mode="overwrite",
-                    predicate=predicate,
-                    schema_mode="merge",
-                    writer_properties=WRITER,
-                )
+            self.replace_where_arrow(ref, data, predicate, partition_by)
 
-    def overwrite(self, ref: TableRef, df: DataFrame, partition_by: Sequence[str] = ()) -> None:
-        with staged(df) as data:
+    def replace_where_arrow(
+        self, ref: TableRef, data: ds.Dataset | pa.RecordBatchReader, predicate: str, partition_by: Sequence[str] = ()
+    ) -> None:
+        """:meth:`replace_where` for rows that are already Arrow."""
+        if not self.exists(ref):
+            self._append(ref, batches(data, ref), partition_by)
+        else:
             write_deltalake(
                 self.path(ref),
                 batches(data, ref),
                 mode="overwrite",
-                schema_mode="overwrite",
-                partition_by=list(partition_by) or None,
+                predicate=predicate,
+                schema_mode="merge",
                 writer_properties=WRITER,
             )
+
+    def overwrite(self, ref: TableRef, df: DataFrame, partition_by: Sequence[str] = ()) -> None:
+        with staged(df) as data:
+            self.overwrite_arrow(ref, data, partition_by)
+
+    def overwrite_arrow(
+        self, ref: TableRef, data: ds.Dataset | pa.RecordBatchReader, partition_by: Sequence[str] = ()
+    ) -> None:
+        """:meth:`overwrite` for rows that are already Arrow."""
+        write_deltalake(
+            self.path(ref),
+            batches(data, ref),
+            mode="overwrite",
+            schema_mode="overwrite",
+            partition_by=list(partition_by) or None,
+            writer_properties=WRITER,
+        )
 
     def merge(
         self, ref: TableRef, source: DataFrame, spec: MergeSpec, partition_by: Sequence[str] = ()

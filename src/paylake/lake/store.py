@@ -8,11 +8,13 @@ delta-rs (no Delta jars needed), the Databricks store the runtime's native Delta
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
+import pyarrow.dataset as ds
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
@@ -108,6 +110,19 @@ class TableStore(ABC):
     ) -> list[dict[str, Any]]:
         """A small result of :meth:`read` as Python rows (column name -> value), e.g. a file log."""
         return [row.asDict() for row in self.read(ref, filters, columns).collect()]
+
+    @contextmanager
+    def checkpoint(self, df: DataFrame, split: str) -> Iterator[tuple[DataFrame, ds.Dataset | None]]:
+        """``df`` computed once for the several reads that follow, and the rows where its boolean column ``split``
+        is true as Parquet files an Arrow reader can take as they are, when the store has them (else None).
+
+        Here Spark persists ``df``; the local store writes it to Parquet instead (:func:`delta_rs.staged_split`).
+        """
+        persisted = df.persist()
+        try:
+            yield persisted, None
+        finally:
+            persisted.unpersist()
 
     def read_keys(self, ref: TableRef, keys: DataFrame, filters: Filters = ()) -> DataFrame:
         """The rows matching ``filters`` whose values in ``keys``' columns appear in ``keys``.

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from datetime import datetime, timezone
 from functools import reduce
 
+import pyarrow.dataset as ds
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
@@ -20,10 +21,12 @@ from paylake.builders import DerivedLayer
 from paylake.config.derived import AS_OF, BUILT_AT
 from paylake.config.loader import DerivedTable
 from paylake.errors import BuildError, DataQualityError
+from paylake.lake.delta_rs import DeltaRsStore
 from paylake.lake.store import TableRef, TableStore, sql_literal
 from paylake.lineage import SOURCE_FILE, SOURCE_ROW
 from paylake.orchestration.results import TableResult
 from paylake.quality.gate import (
+    ACCEPTED,
     FLAGS,
     REASONS,
     REJECTS,
@@ -113,8 +116,10 @@ def build_table(
     check_contract(spec, output)
     output = output.withColumn(AS_OF, F.lit(run.as_of))
     checks = checks_for(config.quality.rules)
-    checked = check_rows(layer, spec, output, checks).persist()
-    try:
+    verdicts = check_rows(layer, spec, output, checks).withColumns(
+        {BUILT_AT: F.lit(built_at), ACCEPTED: ~is_rejected()}
+    )
+    with store.checkpoint(verdicts, ACCEPTED) as (checked, accepted_files):
         duplicates = duplicate_keys(checked, config.primary_key)
         if duplicates:
             raise BuildError(
@@ -140,7 +145,7 @@ def build_table(
         result.failures_by_rule = {row["rule"]: row["rows_failed"] for row in failures if row["rows_failed"]}
         batch_id = f"{layer}.{config.table}@{run.as_of.isoformat()}"
         result.batch_id = batch_id
-        quarantine = checked.where(is_rejected()).select(
+        quarantine = checked.where(~F.col(ACCEPTED)).select(
             *output.columns,
             F.col(REJECTS).alias("_dq_rules"),
             F.array_join(REASONS, "; ").alias("_dq_reason"),
@@ -157,14 +162,33 @@ def build_table(
                 f"Data quality check failed: {rate:.0%} pass rate (threshold {threshold:.0%}) in {layer}.{config.table}"
                 f"; table left as it was, rejected rows are in {layer}.{config.table}_quarantine"
             )
-        accepted = checked.where(~is_rejected()).select(*output.columns, FLAGS, F.lit(built_at).alias(BUILT_AT))
-        target = TableRef(layer, config.table)
-        if config.history_column is None:
-            store.overwrite(target, accepted, config.partition_by)
-        else:
-            predicate = f"{config.history_column} = {sql_literal(run.as_of)}"
-            store.replace_where(target, accepted, predicate, config.partition_by)
-    finally:
-        checked.unpersist()
+        predicate = f"{config.history_column} = {sql_literal(run.as_of)}" if config.history_column else None
+        columns = [*output.columns, FLAGS, BUILT_AT]
+        _replace(store, TableRef(layer, config.table), checked, accepted_files, columns, predicate, config.partition_by)
     logger.info("%s.%s: %d rows as of %s", layer, config.table, result.rows_loaded, run.as_of)
     return result
+
+
+def _replace(
+    store: TableStore,
+    target: TableRef,
+    checked: DataFrame,
+    accepted_files: ds.Dataset | None,
+    columns: Sequence[str],
+    predicate: str | None,
+    partition_by: Sequence[str],
+) -> None:
+    """Replace the table (or its rows matching ``predicate``) with the accepted rows' ``columns``. In local mode
+    the checkpoint's accepted files go to delta-rs as they are, not through another Spark write."""
+    if isinstance(store, DeltaRsStore) and accepted_files is not None:
+        rows = accepted_files.scanner(columns=list(columns)).to_reader()
+        if predicate is None:
+            store.overwrite_arrow(target, rows, partition_by)
+        else:
+            store.replace_where_arrow(target, rows, predicate, partition_by)
+        return
+    accepted = checked.where(F.col(ACCEPTED)).select(*columns)
+    if predicate is None:
+        store.overwrite(target, accepted, partition_by)
+    else:
+        store.replace_where(target, accepted, predicate, partition_by)

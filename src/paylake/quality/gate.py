@@ -18,6 +18,7 @@ from paylake.config.quality import Action, ForeignKeyRule, Rule
 from paylake.quality.rules import CHECKS, fk_column
 
 REJECTS, REASONS, FLAGS = "_dq_rejects", "_dq_reasons", "_dq_flags"
+ACCEPTED = "_dq_accepted"  # not is_rejected(), kept while a batch is loaded to split it; never stored
 
 
 @dataclass(frozen=True)
