@@ -16,7 +16,7 @@ from pyspark.sql import SparkSession
 
 from paylake.lake import delta_rs
 from paylake.lake.delta_rs import DeltaRsStore, estimated_bytes, staged, staged_split
-from paylake.lake.store import TableRef
+from paylake.lake.store import TableRef, TableStore
 from paylake.runtime.spark import rows_frame
 
 AWKWARD_TEXT = ["plain", "with space", "a/b", "100%", "k=v", "ünï", None]
@@ -114,17 +114,15 @@ def test_split_stage_reads_back_every_row_and_hands_over_the_true_part(spark: Sp
         assert true_part is None and back.count() == 666
 
 
-def test_checkpoint_writes_large_results_and_persists_small_ones(
-    spark: SparkSession, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    store = DeltaRsStore(spark, str(tmp_path))
+def test_checkpoint_is_persisted_by_spark_and_written_once_locally(spark: SparkSession, tmp_path: Path) -> None:
+    """The Databricks store (the base class's checkpoint) persists and hands over no files; the local store
+    writes the rows once and hands over the true part."""
     df = spark.sql("SELECT id, id < 3 AS ok FROM range(10)")
-    with store.checkpoint(df, "ok") as (back, true_part):
+    with TableStore.checkpoint(DeltaRsStore(spark, str(tmp_path)), df, "ok") as (back, true_part):
         assert true_part is None and back.is_cached
         assert back.where("ok").count() == 3
     assert not back.is_cached
-    monkeypatch.setattr(delta_rs, "SMALL_RESULT_BYTES", -1)
-    with store.checkpoint(df, "ok") as (back, true_part):
+    with DeltaRsStore(spark, str(tmp_path)).checkpoint(df, "ok") as (back, true_part):
         assert true_part is not None and not back.is_cached
         assert true_part.count_rows() == 3 and back.count() == 10
 
