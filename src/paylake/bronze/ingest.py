@@ -203,6 +203,8 @@ def apply_scd2(
 ) -> dict[str, int]:
     """Compute a batch's SCD2 changes and MERGE them into ``target``; returns the count per ``_change``.
 
+    ``batch`` carries ``row_hash`` (:func:`paylake.bronze.scd2.row_hash`, computed once with the gate's verdicts).
+
     In local mode (delta-rs) DuckDB computes the changes straight from the table's Parquet files
     (:mod:`paylake.bronze.scd2_duckdb`), and reads the batch from ``batch_files`` when given (the same rows,
     with ``row_hash``); elsewhere Spark does (:func:`paylake.bronze.scd2.scd2_changes`).
@@ -236,7 +238,7 @@ def _apply_scd2_duckdb(
     partition_by: Sequence[str],
     batch_files: ds.Dataset | None,
 ) -> dict[str, int]:
-    hashed = batch.select(*spec.columns, row_hash(spec.compare_columns).alias(ROW_HASH), EXTRACT_DATE, SOURCE_ROW)
+    hashed = batch.select(*spec.columns, ROW_HASH, EXTRACT_DATE, SOURCE_ROW)
     timezone = batch.sparkSession.conf.get("spark.sql.session.timeZone") or "UTC"
     started = time.perf_counter()
     handed = nullcontext(batch_files) if batch_files is not None else staged(hashed)
