@@ -5,7 +5,7 @@ processes, against the floor (pyarrow CSV read + write_deltalake of the same fil
 
 Writes ``<out>/results.json`` and prints a table. The dataset is cached under ``<out>/data-...`` (same scale and
 seed, same bytes), the lakes are rebuilt on every run. Linux only: peak RSS is read from /proc for the whole
-process tree (Python and the Spark JVM).
+process tree (Python and the Spark JVM) every 100 ms; each table's column is the peak sampled while it ran.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ import sys
 import threading
 import time
 from dataclasses import asdict, dataclass
-from datetime import date, timedelta
+from datetime import date, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +36,7 @@ END = date(2026, 11, 20)  # the increment's extract date; the initial load is th
 FEEDS = ("accounts", "skus", "invoices", "invoice_line_items")
 LAYERS = ("bronze", "silver", "gold")
 SPARK_STARTED = re.compile(r"local Spark \(.*\) started in ([\d.]+) s")
+SAMPLE_S = 0.1  # RSS sampling interval
 SCD2_STEP = re.compile(r"bronze\.(\w+): SCD2 step ([\d.]+) s")  # changes + merge, logged by the ingest
 # Default scale 1.0: 20,000 accounts, 2,000 SKUs, ~1,000,000 invoices and ~3,000,000 line items over 121 days.
 ACCOUNTS, SKUS, HISTORY_DAYS, INVOICE_RATE = 20_000, 2_000, 120, 3.2
@@ -137,6 +138,12 @@ class ProcessRun:
     scd2_s: dict[str, float]  # bronze table -> seconds of its SCD2 step
     returncode: int
     stderr_tail: str
+    samples: list[tuple[float, int]]  # (epoch seconds, tree RSS bytes) every 100 ms, to place the peak in a table
+
+    def peak_between(self, start: float, end: float) -> int:
+        """The largest tree RSS sampled in ``[start, end]`` (epoch seconds), widened by one sampling interval so
+        that even a table shorter than it has a sample."""
+        return max((rss for at, rss in self.samples if start - SAMPLE_S <= at <= end + SAMPLE_S), default=0)
 
 
 def run_paylake(args: list[str], log: Path) -> ProcessRun:
@@ -145,6 +152,7 @@ def run_paylake(args: list[str], log: Path) -> ProcessRun:
     command = [str(paylake) if paylake.exists() else "paylake", *args]
     peak = 0
     peaks: dict[str, int] = {}
+    samples: list[tuple[float, int]] = []
     with log.open("w") as err:
         started = time.perf_counter()
         process = subprocess.Popen(command, cwd=REPO, stdout=err, stderr=subprocess.STDOUT)
@@ -154,10 +162,11 @@ def run_paylake(args: list[str], log: Path) -> ProcessRun:
             nonlocal peak
             while not stop.is_set():
                 rss = _tree_rss(process.pid)
-                peak = max(peak, sum(rss.values()))
+                samples.append((time.time(), sum(rss.values())))
+                peak = max(peak, samples[-1][1])
                 for program, size in rss.items():
                     peaks[program] = max(peaks.get(program, 0), size)
-                stop.wait(0.1)
+                stop.wait(SAMPLE_S)
 
         sampler = threading.Thread(target=sample, daemon=True)
         sampler.start()
@@ -169,7 +178,7 @@ def run_paylake(args: list[str], log: Path) -> ProcessRun:
     match = SPARK_STARTED.search(text)
     scd2 = {table: float(seconds) for table, seconds in SCD2_STEP.findall(text)}
     startup = float(match.group(1)) if match else None
-    return ProcessRun(wall, peak, peaks, startup, scd2, returncode, text[-3000:])
+    return ProcessRun(wall, peak, peaks, startup, scd2, returncode, text[-3000:], samples)
 
 
 def table_runs(lake: Path, as_of: date) -> list[dict[str, Any]]:
@@ -192,7 +201,13 @@ def phase(name: str, lake: Path, landing: Path, as_of: date, floor_s: dict[str, 
         layer = layers.setdefault(r["layer"], {"seconds": 0.0, "tables": {}})
         layer["seconds"] += r["seconds"]
         rows = r["rows_read"] or 0
-        entry = {"seconds": r["seconds"], "rows_read": rows, "rows_per_s": rows / r["seconds"] if r["seconds"] else 0}
+        finished = r["finished_at"].replace(tzinfo=timezone.utc).timestamp()  # stored as naive UTC
+        entry = {
+            "seconds": r["seconds"],
+            "rows_read": rows,
+            "rows_per_s": rows / r["seconds"] if r["seconds"] else 0,
+            "peak_rss_gib": run.peak_between(finished - r["seconds"], finished) / 2**30,
+        }
         if r["layer"] == "bronze":
             entry["scd2_s"] = run.scd2_s.get(r["table"])
             entry["floor_s"] = floor_s[r["table"]]
@@ -234,12 +249,14 @@ def render(results: dict[str, Any]) -> str:
         f"paylake bench: scale {results['scale']}, {results['dataset']['invoices_initial']:,} invoices, "
         f"{results['dataset']['invoice_line_items_initial']:,} line items; increment "
         f"{results['dataset']['invoices_increment']:,} invoices ({results['dataset']['increment_share']:.1%})",
-        f"{'phase / layer / table':<44}{'seconds':>9}{'rows read':>12}{'rows/s':>11}{'x floor':>9}{'SCD2 s':>9}",
+        f"{'phase / layer / table':<44}{'seconds':>9}{'rows read':>12}{'rows/s':>11}{'peak GiB':>9}{'x floor':>9}"
+        f"{'SCD2 s':>9}",
     ]
     for name in ("initial", "increment"):
         p = results[name]
         lines.append(
-            f"{name + ' (whole process)':<44}{p['wall_s']:>9.1f}{'':>12}{'':>11}{p['x_floor']:>9.1f}"
+            f"{name + ' (whole process)':<44}{p['wall_s']:>9.1f}{'':>12}{'':>11}{p['peak_rss_gib']:>9.2f}"
+            f"{p['x_floor']:>9.1f}"
             f"   Spark start-up {p['spark_startup_s'] or 0:.1f} s, peak RSS {p['peak_rss_gib']:.2f} GiB ("
             + ", ".join(f"{name} {gib:.2f}" for name, gib in p["peak_rss_gib_by_program"].items())
             + ")"
@@ -253,7 +270,8 @@ def render(results: dict[str, Any]) -> str:
                 ratio = f"{t['x_floor']:>9.1f}" if "x_floor" in t else f"{'':>9}"
                 scd2 = f"{t['scd2_s']:>9.2f}" if t.get("scd2_s") is not None else ""
                 lines.append(
-                    f"    {table:<40}{t['seconds']:>9.2f}{t['rows_read']:>12,}{t['rows_per_s']:>11,.0f}{ratio}{scd2}"
+                    f"    {table:<40}{t['seconds']:>9.2f}{t['rows_read']:>12,}{t['rows_per_s']:>11,.0f}"
+                    f"{t['peak_rss_gib']:>9.2f}{ratio}{scd2}"
                 )
     lines.append(
         f"floor (pyarrow read + write_deltalake): initial {results['initial']['floor_s']:.2f} s, "

@@ -45,6 +45,9 @@ def test_bench_smoke_run(repo: Path, tmp_path: Path) -> None:
         assert phase["spark_startup_s"] > 0 and phase["peak_rss_gib"] > 0.1  # the JVM is in the process tree
         assert set(phase["peak_rss_gib_by_program"]) == {"java", "python"}
         assert max(phase["peak_rss_gib_by_program"].values()) <= phase["peak_rss_gib"]
+        # Each table's peak is sampled while it ran: the JVM is up by then, and no table exceeds the process.
+        table_peaks = [t["peak_rss_gib"] for entry in phase["layers"].values() for t in entry["tables"].values()]
+        assert all(0.1 < peak <= phase["peak_rss_gib"] for peak in table_peaks), table_peaks
     assert 0 < dataset["increment_share"] < 0.05
     assert [t["target"].split()[0] for t in results["targets"]] == ["full", "peak", "daily", "invoices", "bronze"]
     table = run.stdout

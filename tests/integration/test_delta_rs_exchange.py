@@ -114,6 +114,19 @@ def test_split_stage_reads_back_every_row_and_hands_over_the_true_part(spark: Sp
         assert true_part is None and back.count() == 666
 
 
+def test_split_stage_gives_the_free_jvm_heap_back(spark: SparkSession) -> None:
+    """Once Spark has written the split, the JVM keeps at most ~20% of its committed heap free (local_spark's G1
+    settings and release_jvm_heap), so DuckDB and delta-rs do not add their peak to the heap Spark grew."""
+    memory = spark.sparkContext._jvm.java.lang.management.ManagementFactory.getMemoryMXBean()  # type: ignore[union-attr]
+    wide = spark.sql("SELECT id, sha2(CAST(id AS STRING), 512) AS h, id % 2 = 0 AS even FROM range(1500000)")
+    with staged_split(wide.orderBy("h"), "even") as (_, evens):  # the sort grows the heap
+        heap = memory.getHeapMemoryUsage()
+        committed, used, initial = heap.getCommitted(), heap.getUsed(), heap.getInit()
+        assert evens is not None and evens.count_rows() == 750000
+    # G1 commits whole regions (at most 32 MiB each), hence the slack.
+    assert committed <= max(initial, used / 0.8) + 64 * 2**20, (committed >> 20, used >> 20, initial >> 20)
+
+
 def test_checkpoint_is_persisted_by_spark_and_written_once_locally(spark: SparkSession, tmp_path: Path) -> None:
     """The Databricks store (the base class's checkpoint) persists and hands over no files; the local store
     writes the rows once and hands over the true part."""

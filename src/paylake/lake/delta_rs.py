@@ -27,6 +27,7 @@ from pyspark.sql.pandas.types import from_arrow_schema
 from paylake.errors import TableStoreError
 from paylake.faults import fault_point
 from paylake.lake.store import Filters, MergeMetrics, MergeSpec, TableRef, TableStore, filters_sql
+from paylake.runtime.spark import release_jvm_heap
 
 
 def _relaxed(data_type: pa.DataType) -> pa.DataType:
@@ -129,7 +130,8 @@ def staged_split(df: DataFrame, by: str) -> Iterator[tuple[DataFrame, ds.Dataset
 
     A persisted DataFrame that later crosses to Arrow is built twice (the cache, then the staging files); this
     writes once, and the true part crosses as it is. Each task keeps one writer per value instead of sorting its
-    rows by ``by``: planned writes would add that sort of every row to the plan, concurrent writers need none."""
+    rows by ``by``: planned writes would add that sort of every row to the plan, concurrent writers need none.
+    Once written, the JVM gives its free heap back (:func:`~paylake.runtime.spark.release_jvm_heap`)."""
     spark = df.sparkSession
     spark.conf.set("spark.sql.parquet.outputTimestampType", "TIMESTAMP_MICROS")  # as in staged()
     spark.conf.set("spark.sql.optimizer.plannedWrite.enabled", "false")
@@ -137,6 +139,7 @@ def staged_split(df: DataFrame, by: str) -> Iterator[tuple[DataFrame, ds.Dataset
     folder = tempfile.mkdtemp(prefix="paylake-stage-")
     try:
         df.write.mode("overwrite").partitionBy(by).parquet(folder)
+        release_jvm_heap(spark)  # the files hold the batch now; what reads the true part runs in this process
         back = spark.read.schema(df.schema).parquet(folder).select(*df.columns)
         files = sorted(str(path) for path in Path(folder, f"{by}=true").glob("*.parquet"))
         yield back, ds.dataset(files, format="parquet") if files else None
