@@ -227,6 +227,33 @@ def test_a_silver_table_under_its_pass_rate_is_left_as_it_was(
     assert failed.rows_read == failed.rows_loaded + failed.rows_rejected == 240
 
 
+def test_an_output_breaking_its_primary_key_fails_and_leaves_the_table_as_it_was(
+    spark: SparkSession, repo: Path, lake: Path, tmp_path: Path
+) -> None:
+    """A builder bug, not bad data: nothing is quarantined, the error names the key and repeated values."""
+    copy, metadata = copy_of(lake, tmp_path), tmp_path / "metadata"
+    shutil.copytree(repo / "metadata", metadata)
+    yaml = metadata / "silver/product_catalog/product_catalog.yaml"
+    yaml.write_text(yaml.read_text().replace("primary_key: [sku_id]", "primary_key: [category]"))
+    target = copy / "silver" / "product_catalog"
+    version, before = DeltaTable(str(target)).version(), content(copy, "product_catalog")
+    categories = [r["category"] for r in rows(copy, "silver", "product_catalog")]
+    repeated = {c for c in categories if c is None or categories.count(c) > 1}
+    assert repeated  # the sample has fewer categories than SKUs
+    outcome = run_silver(context(spark, repo, copy, metadata), "product_catalog", AS_OF)
+    failed = outcome.results[0]
+    assert failed.status == "FAILED" and failed.error is not None
+    match = re.fullmatch(
+        r".*product_catalog\.yaml: primary_key \['category'\] is null or not unique in the output of builder "
+        r"product_catalog, e\.g\. (.+)",
+        failed.error,
+    )
+    assert match, failed.error
+    examples = {example.removeprefix("category=") for example in match.group(1).split("; ")}
+    assert 1 <= len(examples) <= 3 and examples <= {str(c) for c in repeated}
+    assert DeltaTable(str(target)).version() == version and content(copy, "product_catalog") == before
+
+
 def test_unity_catalog_ddl_names_the_columns_the_pipeline_writes(spark: SparkSession, repo: Path, lake: Path) -> None:
     ctx = context(spark, repo, lake)
     known = {f"bronze.{n}": bronze_schema(c) for n, c in ctx.bronze.tables.items()}
