@@ -235,8 +235,9 @@ def test_an_output_breaking_its_primary_key_fails_and_leaves_the_table_as_it_was
     shutil.copytree(repo / "metadata", metadata)
     yaml = metadata / "silver/product_catalog/product_catalog.yaml"
     yaml.write_text(yaml.read_text().replace("primary_key: [sku_id]", "primary_key: [category]"))
-    target = copy / "silver" / "product_catalog"
+    target, quarantine = copy / "silver" / "product_catalog", copy / "silver" / "product_catalog_quarantine"
     version, before = DeltaTable(str(target)).version(), content(copy, "product_catalog")
+    quarantined = DeltaTable(str(quarantine)).version()
     categories = [r["category"] for r in rows(copy, "silver", "product_catalog")]
     repeated = {c for c in categories if c is None or categories.count(c) > 1}
     assert repeated  # the sample has fewer categories than SKUs
@@ -252,6 +253,7 @@ def test_an_output_breaking_its_primary_key_fails_and_leaves_the_table_as_it_was
     examples = {example.removeprefix("category=") for example in match.group(1).split("; ")}
     assert 1 <= len(examples) <= 3 and examples <= {str(c) for c in repeated}
     assert DeltaTable(str(target)).version() == version and content(copy, "product_catalog") == before
+    assert DeltaTable(str(quarantine)).version() == quarantined
 
 
 def test_unity_catalog_ddl_names_the_columns_the_pipeline_writes(spark: SparkSession, repo: Path, lake: Path) -> None:
