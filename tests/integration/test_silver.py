@@ -54,6 +54,17 @@ def lake(sample_lake: SampleLake) -> Path:
     return sample_lake.root
 
 
+def edited_metadata(repo: Path, tmp_path: Path, table: str, old: str, new: str) -> Path:
+    """A copy of the bundled metadata with ``old`` replaced by ``new`` in one silver table's YAML."""
+    metadata = tmp_path / "metadata"
+    shutil.copytree(repo / "metadata", metadata)
+    yaml = metadata / "silver" / table / f"{table}.yaml"
+    text = yaml.read_text()
+    assert old in text, f"{yaml} no longer holds {old!r}"
+    yaml.write_text(text.replace(old, new))
+    return metadata
+
+
 def copy_of(lake: Path, tmp_path: Path) -> Path:
     target = tmp_path / "lake"
     shutil.copytree(lake, target)
@@ -201,14 +212,13 @@ def test_a_missing_bronze_input_fails_its_table_and_skips_dependants(
 def test_a_silver_table_under_its_pass_rate_is_left_as_it_was(
     spark: SparkSession, repo: Path, lake: Path, tmp_path: Path
 ) -> None:
-    copy, metadata = copy_of(lake, tmp_path), tmp_path / "metadata"
-    shutil.copytree(repo / "metadata", metadata)
-    yaml = metadata / "silver/account_profiles/account_profiles.yaml"
-    yaml.write_text(
-        yaml.read_text().replace(
-            "    - {type: not_null, column: credit_limit, action: flag}",
-            "    - {type: range, column: tenure_days, max: 400, action: reject, name: tenure_over_400}",
-        )
+    copy = copy_of(lake, tmp_path)
+    metadata = edited_metadata(
+        repo,
+        tmp_path,
+        "account_profiles",
+        "    - {type: not_null, column: credit_limit, action: flag}",
+        "    - {type: range, column: tenure_days, max: 400, action: reject, name: tenure_over_400}",
     )
     target = copy / "silver" / "account_profiles"
     version, before = DeltaTable(str(target)).version(), content(copy, "account_profiles")
@@ -231,10 +241,8 @@ def test_an_output_breaking_its_primary_key_fails_and_leaves_the_table_as_it_was
     spark: SparkSession, repo: Path, lake: Path, tmp_path: Path
 ) -> None:
     """A builder bug, not bad data: nothing is quarantined, the error names the key and repeated values."""
-    copy, metadata = copy_of(lake, tmp_path), tmp_path / "metadata"
-    shutil.copytree(repo / "metadata", metadata)
-    yaml = metadata / "silver/product_catalog/product_catalog.yaml"
-    yaml.write_text(yaml.read_text().replace("primary_key: [sku_id]", "primary_key: [category]"))
+    copy = copy_of(lake, tmp_path)
+    metadata = edited_metadata(repo, tmp_path, "product_catalog", "primary_key: [sku_id]", "primary_key: [category]")
     target, quarantine = copy / "silver" / "product_catalog", copy / "silver" / "product_catalog_quarantine"
     version, before = DeltaTable(str(target)).version(), content(copy, "product_catalog")
     quarantined = DeltaTable(str(quarantine)).version()
