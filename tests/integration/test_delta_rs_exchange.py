@@ -140,6 +140,28 @@ def test_checkpoint_is_persisted_by_spark_and_written_once_locally(spark: SparkS
         assert true_part.count_rows() == 3 and back.count() == 10
 
 
+def test_replace_takes_a_checkpoints_files_without_a_spark_job(spark: SparkSession, tmp_path: Path) -> None:
+    """A derived table is replaced from its checkpoint's accepted files by delta-rs alone (only the rows' columns);
+    without files the rows are written by Spark, to the same content. A predicate replaces only its rows."""
+    store, ref = DeltaRsStore(spark, str(tmp_path)), TableRef("silver", "t")
+    df = spark.sql("SELECT id, id % 3 AS part, id < 6 AS ok, 'x' AS scratch FROM range(9)")
+    tracker, group = spark.sparkContext.statusTracker(), "paylake-test-replace"
+    with store.checkpoint(df, "ok") as (checked, accepted_files):
+        accepted = checked.where("ok").select("id", "part")
+        spark.sparkContext.setJobGroup(group, "replace from files")
+        try:
+            store.replace(ref, accepted, partition_by=["part"], files=accepted_files)
+        finally:
+            spark.sparkContext.setLocalProperty("spark.jobGroup.id", None)  # type: ignore[arg-type]
+        assert tracker.getJobIdsForGroup(group) == []
+        from_files = DeltaTable(store.path(ref)).to_pyarrow_table()
+        store.replace(ref, spark.sql("SELECT 100L AS id, 1L AS part"), "part = 1", ["part"], files=None)
+    assert rows(from_files) == [(i, i % 3) for i in range(6)]
+    assert DeltaTable(store.path(ref)).metadata().partition_columns == ["part"]
+    after = rows(DeltaTable(store.path(ref)).to_pyarrow_table())
+    assert after == sorted([(0, 0), (2, 2), (3, 0), (5, 2), (100, 1)], key=repr)
+
+
 def test_size_estimate_separates_small_from_large(spark: SparkSession) -> None:
     small, large = estimated_bytes(spark.range(10)), estimated_bytes(spark.range(10_000_000))
     assert small is not None and large is not None

@@ -264,6 +264,25 @@ class DeltaRsStore(TableStore):
         with staged(df) as data:
             self.overwrite_arrow(ref, data, partition_by)
 
+    def replace(
+        self,
+        ref: TableRef,
+        rows: DataFrame,
+        predicate: str | None = None,
+        partition_by: Sequence[str] = (),
+        files: ds.Dataset | None = None,
+    ) -> None:
+        """The checkpoint's ``files`` go to delta-rs as they are (only ``rows``' columns), not through another
+        Spark write."""
+        if files is None:
+            super().replace(ref, rows, predicate, partition_by)
+            return
+        data = files.scanner(columns=rows.columns).to_reader()
+        if predicate is None:
+            self.overwrite_arrow(ref, data, partition_by)
+        else:
+            self.replace_where_arrow(ref, data, predicate, partition_by)
+
     def overwrite_arrow(
         self, ref: TableRef, data: ds.Dataset | pa.RecordBatchReader, partition_by: Sequence[str] = ()
     ) -> None:

@@ -149,6 +149,25 @@ class TableStore(ABC):
     def overwrite(self, ref: TableRef, df: DataFrame, partition_by: Sequence[str] = ()) -> None:
         """Replace the whole table, data and schema, with ``df`` in one commit; creates the table."""
 
+    def replace(
+        self,
+        ref: TableRef,
+        rows: DataFrame,
+        predicate: str | None = None,
+        partition_by: Sequence[str] = (),
+        files: ds.Dataset | None = None,
+    ) -> None:
+        """Replace the table with ``rows`` (:meth:`overwrite`), or the rows matching ``predicate`` (replace_where).
+
+        ``files``, when given, hold ``rows`` as Parquet with at least its columns (a :meth:`checkpoint`'s split
+        files). A store that writes Arrow takes them as they are instead of running ``rows`` again; here Spark
+        writes ``rows``.
+        """
+        if predicate is None:
+            self.overwrite(ref, rows, partition_by)
+        else:
+            self.replace_where(ref, rows, predicate, partition_by)
+
     @abstractmethod
     def merge(
         self, ref: TableRef, source: DataFrame, spec: MergeSpec, partition_by: Sequence[str] = ()

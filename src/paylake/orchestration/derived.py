@@ -12,7 +12,6 @@ from collections.abc import Sequence
 from datetime import datetime, timezone
 from functools import reduce
 
-import pyarrow.dataset as ds
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
@@ -21,7 +20,6 @@ from paylake.builders import DerivedLayer
 from paylake.config.derived import AS_OF, BUILT_AT
 from paylake.config.loader import DerivedTable
 from paylake.errors import BuildError, DataQualityError
-from paylake.lake.delta_rs import DeltaRsStore
 from paylake.lake.store import TableRef, TableStore, sql_literal
 from paylake.lineage import SOURCE_FILE, SOURCE_ROW
 from paylake.orchestration.results import TableResult
@@ -163,32 +161,7 @@ def build_table(
                 f"; table left as it was, rejected rows are in {layer}.{config.table}_quarantine"
             )
         predicate = f"{config.history_column} = {sql_literal(run.as_of)}" if config.history_column else None
-        columns = [*output.columns, FLAGS, BUILT_AT]
-        _replace(store, TableRef(layer, config.table), checked, accepted_files, columns, predicate, config.partition_by)
+        accepted = checked.where(F.col(ACCEPTED)).select(*output.columns, FLAGS, BUILT_AT)
+        store.replace(TableRef(layer, config.table), accepted, predicate, config.partition_by, files=accepted_files)
     logger.info("%s.%s: %d rows as of %s", layer, config.table, result.rows_loaded, run.as_of)
     return result
-
-
-def _replace(
-    store: TableStore,
-    target: TableRef,
-    checked: DataFrame,
-    accepted_files: ds.Dataset | None,
-    columns: Sequence[str],
-    predicate: str | None,
-    partition_by: Sequence[str],
-) -> None:
-    """Replace the table (or its rows matching ``predicate``) with the accepted rows' ``columns``. In local mode
-    the checkpoint's accepted files go to delta-rs as they are, not through another Spark write."""
-    if isinstance(store, DeltaRsStore) and accepted_files is not None:
-        rows = accepted_files.scanner(columns=list(columns)).to_reader()
-        if predicate is None:
-            store.overwrite_arrow(target, rows, partition_by)
-        else:
-            store.replace_where_arrow(target, rows, predicate, partition_by)
-        return
-    accepted = checked.where(F.col(ACCEPTED)).select(*columns)
-    if predicate is None:
-        store.overwrite(target, accepted, partition_by)
-    else:
-        store.replace_where(target, accepted, predicate, partition_by)
