@@ -138,12 +138,13 @@ class ProcessRun:
     scd2_s: dict[str, float]  # bronze table -> seconds of its SCD2 step
     returncode: int
     stderr_tail: str
-    samples: list[tuple[float, int]]  # (epoch seconds, tree RSS bytes) every 100 ms, to place the peak in a table
+    samples: list[tuple[float, dict[str, int]]]  # (epoch seconds, RSS bytes per program) every 100 ms
 
-    def peak_between(self, start: float, end: float) -> int:
-        """The largest tree RSS sampled in ``[start, end]`` (epoch seconds), widened by one sampling interval so
-        that even a table shorter than it has a sample."""
-        return max((rss for at, rss in self.samples if start - SAMPLE_S <= at <= end + SAMPLE_S), default=0)
+    def peak_between(self, start: float, end: float) -> dict[str, int]:
+        """The sample with the largest tree RSS in ``[start, end]`` (epoch seconds), per program, widened by one
+        sampling interval so that even a table shorter than it has a sample; empty when there is none."""
+        window = [rss for at, rss in self.samples if start - SAMPLE_S <= at <= end + SAMPLE_S]
+        return max(window, key=lambda rss: sum(rss.values()), default={})
 
 
 def run_paylake(args: list[str], log: Path) -> ProcessRun:
@@ -152,7 +153,7 @@ def run_paylake(args: list[str], log: Path) -> ProcessRun:
     command = [str(paylake) if paylake.exists() else "paylake", *args]
     peak = 0
     peaks: dict[str, int] = {}
-    samples: list[tuple[float, int]] = []
+    samples: list[tuple[float, dict[str, int]]] = []
     with log.open("w") as err:
         started = time.perf_counter()
         process = subprocess.Popen(command, cwd=REPO, stdout=err, stderr=subprocess.STDOUT)
@@ -162,8 +163,8 @@ def run_paylake(args: list[str], log: Path) -> ProcessRun:
             nonlocal peak
             while not stop.is_set():
                 rss = _tree_rss(process.pid)
-                samples.append((time.time(), sum(rss.values())))
-                peak = max(peak, samples[-1][1])
+                samples.append((time.time(), rss))
+                peak = max(peak, sum(rss.values()))
                 for program, size in rss.items():
                     peaks[program] = max(peaks.get(program, 0), size)
                 stop.wait(SAMPLE_S)
@@ -182,11 +183,16 @@ def run_paylake(args: list[str], log: Path) -> ProcessRun:
 
 
 def table_runs(lake: Path, as_of: date) -> list[dict[str, Any]]:
-    """ops.pipeline_runs rows of the latest command run for ``as_of`` (its layers share one run id)."""
+    """ops.pipeline_runs rows of the latest command run for ``as_of`` (its layers share one run id), in the order
+    they ran (tables run one after another; ``started_at`` is the command's start, the same for all)."""
     rows = [r for r in DeltaTable(str(lake / "ops" / "pipeline_runs")).to_pyarrow_table().to_pylist()]
     rows = [r for r in rows if r["as_of"] == as_of]
     latest = max(rows, key=lambda r: r["started_at"])["run_id"]
-    return [r for r in rows if r["run_id"] == latest]
+    return sorted((r for r in rows if r["run_id"] == latest), key=lambda r: r["finished_at"])
+
+
+def _gib(by_program: dict[str, int]) -> dict[str, float]:
+    return {name: size / 2**30 for name, size in sorted(by_program.items())}
 
 
 def phase(name: str, lake: Path, landing: Path, as_of: date, floor_s: dict[str, float], out: Path) -> dict[str, Any]:
@@ -202,11 +208,13 @@ def phase(name: str, lake: Path, landing: Path, as_of: date, floor_s: dict[str, 
         layer["seconds"] += r["seconds"]
         rows = r["rows_read"] or 0
         finished = r["finished_at"].replace(tzinfo=timezone.utc).timestamp()  # stored as naive UTC
+        at_peak = run.peak_between(finished - r["seconds"], finished)
         entry = {
             "seconds": r["seconds"],
             "rows_read": rows,
             "rows_per_s": rows / r["seconds"] if r["seconds"] else 0,
-            "peak_rss_gib": run.peak_between(finished - r["seconds"], finished) / 2**30,
+            "peak_rss_gib": sum(at_peak.values()) / 2**30,
+            "peak_rss_gib_by_program": _gib(at_peak),  # at that sample: what held the memory at the table's peak
         }
         if r["layer"] == "bronze":
             entry["scd2_s"] = run.scd2_s.get(r["table"])
@@ -220,7 +228,8 @@ def phase(name: str, lake: Path, landing: Path, as_of: date, floor_s: dict[str, 
         "floor_s": floor_total,
         "spark_startup_s": run.spark_startup_s,
         "peak_rss_gib": run.peak_rss_bytes / 2**30,
-        "peak_rss_gib_by_program": {name: size / 2**30 for name, size in sorted(run.peak_rss_by_program.items())},
+        "peak_rss_gib_at_peak": _gib(run.peak_between(0, float("inf"))),
+        "peak_rss_gib_by_program": _gib(run.peak_rss_by_program),  # each program's own peak
         "layers": layers,
     }
 
@@ -244,20 +253,27 @@ def targets(initial: dict[str, Any], increment: dict[str, Any]) -> list[dict[str
     ]
 
 
+def _split(by_program: dict[str, float]) -> str:
+    """``java+python`` GiB of one RSS sample, e.g. ``2.08+0.95``."""
+    return f"{by_program.get('java', 0):.2f}+{by_program.get('python', 0):.2f}"
+
+
 def render(results: dict[str, Any]) -> str:
     lines = [
         f"paylake bench: scale {results['scale']}, {results['dataset']['invoices_initial']:,} invoices, "
         f"{results['dataset']['invoice_line_items_initial']:,} line items; increment "
         f"{results['dataset']['invoices_increment']:,} invoices ({results['dataset']['increment_share']:.1%})",
-        f"{'phase / layer / table':<44}{'seconds':>9}{'rows read':>12}{'rows/s':>11}{'peak GiB':>9}{'x floor':>9}"
-        f"{'SCD2 s':>9}",
+        f"{'phase / layer / table':<44}{'seconds':>9}{'rows read':>12}{'rows/s':>11}{'peak GiB':>9}{'java+py':>10}"
+        f"{'x floor':>9}{'SCD2 s':>9}",
     ]
     for name in ("initial", "increment"):
         p = results[name]
         lines.append(
             f"{name + ' (whole process)':<44}{p['wall_s']:>9.1f}{'':>12}{'':>11}{p['peak_rss_gib']:>9.2f}"
-            f"{p['x_floor']:>9.1f}"
+            f"{_split(p['peak_rss_gib_at_peak']):>10}{p['x_floor']:>9.1f}"
             f"   Spark start-up {p['spark_startup_s'] or 0:.1f} s, peak RSS {p['peak_rss_gib']:.2f} GiB ("
+            + ", ".join(f"{name} {gib:.2f}" for name, gib in p["peak_rss_gib_at_peak"].items())
+            + "; each program's own peak: "
             + ", ".join(f"{name} {gib:.2f}" for name, gib in p["peak_rss_gib_by_program"].items())
             + ")"
         )
@@ -271,7 +287,7 @@ def render(results: dict[str, Any]) -> str:
                 scd2 = f"{t['scd2_s']:>9.2f}" if t.get("scd2_s") is not None else ""
                 lines.append(
                     f"    {table:<40}{t['seconds']:>9.2f}{t['rows_read']:>12,}{t['rows_per_s']:>11,.0f}"
-                    f"{t['peak_rss_gib']:>9.2f}{ratio}{scd2}"
+                    f"{t['peak_rss_gib']:>9.2f}{_split(t['peak_rss_gib_by_program']):>10}{ratio}{scd2}"
                 )
     lines.append(
         f"floor (pyarrow read + write_deltalake): initial {results['initial']['floor_s']:.2f} s, "

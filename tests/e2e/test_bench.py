@@ -45,9 +45,15 @@ def test_bench_smoke_run(repo: Path, tmp_path: Path) -> None:
         assert phase["spark_startup_s"] > 0 and phase["peak_rss_gib"] > 0.1  # the JVM is in the process tree
         assert set(phase["peak_rss_gib_by_program"]) == {"java", "python"}
         assert max(phase["peak_rss_gib_by_program"].values()) <= phase["peak_rss_gib"]
+        # The peak sample's parts add up to it, and no part exceeds that program's own peak.
+        at_peak = phase["peak_rss_gib_at_peak"]
+        assert sum(at_peak.values()) == pytest.approx(phase["peak_rss_gib"])
+        assert all(at_peak[p] <= phase["peak_rss_gib_by_program"][p] for p in at_peak), at_peak
         # Each table's peak is sampled while it ran: the JVM is up by then, and no table exceeds the process.
-        table_peaks = [t["peak_rss_gib"] for entry in phase["layers"].values() for t in entry["tables"].values()]
-        assert all(0.1 < peak <= phase["peak_rss_gib"] for peak in table_peaks), table_peaks
+        tables = [t for entry in phase["layers"].values() for t in entry["tables"].values()]
+        assert all(0.1 < t["peak_rss_gib"] <= phase["peak_rss_gib"] for t in tables), tables
+        assert all(sum(t["peak_rss_gib_by_program"].values()) == pytest.approx(t["peak_rss_gib"]) for t in tables)
+        assert list(bronze).index("invoices") < list(bronze).index("invoice_line_items")  # in the order they ran
     assert 0 < dataset["increment_share"] < 0.05
     assert [t["target"].split()[0] for t in results["targets"]] == ["full", "peak", "daily", "invoices", "bronze"]
     table = run.stdout
