@@ -141,8 +141,8 @@ def test_checkpoint_is_persisted_by_spark_and_written_once_locally(spark: SparkS
 
 
 def test_replace_takes_a_checkpoints_files_without_a_spark_job(spark: SparkSession, tmp_path: Path) -> None:
-    """A derived table is replaced from its checkpoint's accepted files by delta-rs alone (only the rows' columns);
-    without files the rows are written by Spark, to the same content. A predicate replaces only its rows."""
+    """A derived table is replaced from its checkpoint's accepted files by delta-rs alone (only the rows' columns,
+    partitioned as asked); without files the rows themselves are written, and a predicate replaces only its rows."""
     store, ref = DeltaRsStore(spark, str(tmp_path)), TableRef("silver", "t")
     df = spark.sql("SELECT id, id % 3 AS part, id < 6 AS ok, 'x' AS scratch FROM range(9)")
     tracker, group = spark.sparkContext.statusTracker(), "paylake-test-replace"
