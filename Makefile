@@ -14,7 +14,7 @@ AIRFLOW_VENV ?= .venv-airflow
 AIRFLOW_PINS := apache-airflow==2.10.5 apache-airflow-providers-databricks==7.7.5
 AIRFLOW_STAMP := $(AIRFLOW_VENV)/.installed-$(shell echo '$(AIRFLOW_PINS)' | cksum | cut -d' ' -f1)
 
-.PHONY: setup airflow-env browser demo test bench lint check-prereqs sample clean
+.PHONY: setup jars airflow-env browser demo test bench lint check-prereqs sample clean
 
 check-prereqs:
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "paylake: '$(PYTHON)' not found; install Python 3.10+ (set PYTHON=... to choose one)." >&2; exit 1; }
@@ -33,7 +33,24 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet -e '.[dev]'
 	@rm -f $(VENV)/.installed-* && touch $(STAMP)
 
+# The Delta Lake jars of the local Spark + Delta engine (--env local-spark), pinned in jars/pom.xml and fetched with
+# Maven into jars/lib/. `make setup` tries once and carries on without them (the embedded engine needs no jars);
+# `make test` needs them.
+JARS_STAMP := jars/lib/.fetched-$(shell cat jars/pom.xml 2>/dev/null | cksum | cut -d' ' -f1)
+
+$(JARS_STAMP): jars/pom.xml
+	@command -v mvn >/dev/null 2>&1 || { echo "paylake: Maven ('mvn') is needed to fetch the Delta Lake jars of the local Spark + Delta engine; install it, e.g. 'apt-get install maven'." >&2; exit 1; }
+	@rm -rf jars/lib && mkdir -p build
+	@echo "fetching the Delta Lake jars (jars/pom.xml) with mvn"
+	@mvn -q -B -f jars/pom.xml dependency:copy-dependencies -DexcludeTransitive=true -DoutputDirectory=lib >build/mvn-jars.log 2>&1 || { \
+	  echo "paylake: mvn could not fetch the Delta Lake jars of jars/pom.xml (is Maven Central reachable?); its output is in build/mvn-jars.log:" >&2; \
+	  grep -m 3 -E 'ERROR|Could not' build/mvn-jars.log >&2; exit 1; }
+	@touch $@
+
+jars: $(JARS_STAMP)
+
 setup: check-prereqs $(STAMP)
+	@$(MAKE) -s jars || echo "paylake: continuing without the Delta Lake jars: the embedded engine (make demo) needs none, --env local-spark and make test do ('make jars' retries)." >&2
 
 $(AIRFLOW_STAMP):
 	@test -x $(AIRFLOW_VENV)/bin/python || $(PYTHON) -m venv $(AIRFLOW_VENV)
@@ -57,7 +74,7 @@ demo: setup
 	$(VENV)/bin/paylake dashboard --lake $(LAKE) --out build/dashboard.html \
 	  $$(command -v chromium >/dev/null 2>&1 && echo --screenshot build/dashboard.png)
 
-test: setup airflow-env browser
+test: setup jars airflow-env browser
 	PAYLAKE_AIRFLOW_PYTHON=$(AIRFLOW_VENV)/bin/python $(PY) -m pytest $(PYTEST_ARGS)
 
 # Seeded dataset (SCALE=1.0: 20k accounts, ~1M invoices, ~3M line items), full load + 1 daily increment as whole

@@ -3,14 +3,20 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+import uuid
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 from hypothesis import settings
 from pyspark.sql import SparkSession
 
-from paylake.config.environment import SparkConfig
+from paylake.bronze.scd2_writers import DuckDbScd2, Scd2Writer, SparkScd2
+from paylake.config.environment import LAYERS, LOCAL_SPARK_CATALOG, SparkConfig
+from paylake.lake.delta_rs import DeltaRsStore
+from paylake.lake.delta_spark import DeltaSparkStore
+from paylake.lake.store import TableStore
+from paylake.runtime.local_catalog import attach_local_catalog
 from paylake.runtime.spark import local_spark
 
 REPO = Path(__file__).resolve().parents[1]
@@ -24,11 +30,65 @@ if os.environ.get("CI"):
 
 @pytest.fixture(scope="session")
 def spark() -> Iterator[SparkSession]:
-    session = local_spark(SparkConfig(master="local[2]", shuffle_partitions=2, driver_memory="2g"), "UTC")
+    """One session for the run, with the Delta Lake jars, so both stores run in it (the embedded one needs none)."""
+    session = local_spark(SparkConfig(master="local[2]", shuffle_partitions=2, driver_memory="2g"), "UTC", delta=True)
     yield session
     session.stop()
+
+
+STORE_KINDS = ("delta_rs", "delta_spark")
+
+
+def new_store(kind: str, spark: SparkSession, lake_root: Path) -> TableStore:
+    """A store of ``kind`` over ``lake_root``: delta-rs, or native Delta through Spark SQL in ``spark_catalog``
+    under schema names of its own (one session serves many test lakes)."""
+    if kind == "delta_rs":
+        return DeltaRsStore(spark, str(lake_root))
+    prefix = f"t{uuid.uuid4().hex[:8]}"
+    schemas = {layer: f"{prefix}_{layer}" for layer in LAYERS}
+    attach_local_catalog(spark, LOCAL_SPARK_CATALOG, schemas, str(lake_root))
+    return DeltaSparkStore(spark, LOCAL_SPARK_CATALOG, schemas)
 
 
 @pytest.fixture(scope="session")
 def repo() -> Path:
     return REPO
+
+
+@pytest.fixture(params=STORE_KINDS)
+def store_kind(request: pytest.FixtureRequest) -> str:
+    """Runs a test once per store: delta-rs and native Delta through Spark SQL."""
+    return str(request.param)
+
+
+@pytest.fixture
+def make_store(spark: SparkSession) -> Callable[[str, Path], TableStore]:
+    """:func:`new_store` in the test session."""
+    return lambda kind, lake_root: new_store(kind, spark, lake_root)
+
+
+# The SCD2 writers as the engines ship them: DuckDB on delta-rs (embedded default), Spark on delta-rs (embedded,
+# scd2: spark) and Spark on native Delta (local Spark + Delta engine and Databricks).
+SCD2_WRITERS = ("duckdb/delta_rs", "spark/delta_rs", "spark/delta_spark")
+
+
+def new_scd2_writer(kind: str, spark: SparkSession, lake_root: Path) -> tuple[TableStore, Scd2Writer]:
+    """The store and SCD2 writer of ``kind`` (one of :data:`SCD2_WRITERS`) over ``lake_root``."""
+    computed_by, store_kind = kind.split("/")
+    if computed_by == "duckdb":
+        local = DeltaRsStore(spark, str(lake_root))
+        return local, DuckDbScd2(local)
+    store = new_store(store_kind, spark, lake_root)
+    return store, SparkScd2(store)
+
+
+@pytest.fixture(params=SCD2_WRITERS)
+def scd2_writer_kind(request: pytest.FixtureRequest) -> str:
+    """Runs a test once per shipped SCD2 writer (:data:`SCD2_WRITERS`)."""
+    return str(request.param)
+
+
+@pytest.fixture
+def make_scd2_writer(spark: SparkSession) -> Callable[[str, Path], tuple[TableStore, Scd2Writer]]:
+    """:func:`new_scd2_writer` in the test session."""
+    return lambda kind, lake_root: new_scd2_writer(kind, spark, lake_root)

@@ -14,8 +14,8 @@ def test_scd2_merge_renders_as_merge_into() -> None:
         "MERGE WITH SCHEMA EVOLUTION INTO `paylake_dev`.`bronze`.`invoices` AS t\n"
         "USING src AS s\n"
         "ON t.invoice_id = s.invoice_id AND t.record_version = s.record_version\n"
-        "WHEN MATCHED AND (t.is_current = true) THEN UPDATE SET t.`status` = s.status, "
-        "t.`updated_at` = s.updated_at, t.`effective_to` = s.effective_to, t.`is_current` = s.is_current\n"
+        "WHEN MATCHED AND (t.is_current = true) THEN UPDATE SET `status` = s.status, "
+        "`updated_at` = s.updated_at, `effective_to` = s.effective_to, `is_current` = s.is_current\n"
         "WHEN NOT MATCHED THEN INSERT *"
     )
 

@@ -1,17 +1,28 @@
-"""scd2_changes on tiny DataFrames: every SCD2 semantic of GUIDE.md section 5, one case each, on both engines."""
+"""Every SCD2 semantic of GUIDE.md section 5, one case each, through every SCD2 writer as it ships, on tiny tables."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections import Counter
+from collections.abc import Callable, Iterator
 from datetime import date, datetime
+from pathlib import Path
 
 import pytest
 from chispa import assert_df_equality
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from paylake.bronze import scd2_duckdb
-from paylake.bronze.scd2 import ROW_HASH, Scd2Spec, row_hash, scd2_changes, scd2_merge_spec
+from paylake.bronze.scd2 import (
+    IS_CURRENT,
+    RECORD_VERSION,
+    ROW_HASH,
+    Scd2Spec,
+    row_hash,
+    scd2_merge_spec,
+    target_columns,
+)
+from paylake.bronze.scd2_writers import Scd2Writer
+from paylake.lake.store import TableRef, TableStore
 
 SPEC = Scd2Spec(
     keys=("id",),
@@ -55,28 +66,48 @@ def expected(spark: SparkSession, *rows: tuple[str, int, str, str | None, bool, 
 
 
 Engine = Callable[[DataFrame, "DataFrame | None", Scd2Spec, "DataFrame | None"], DataFrame]
+TARGET = TableRef("bronze", "t")
 
 
-def _duckdb(batch_df: DataFrame, current_df: DataFrame | None, spec: Scd2Spec, seen: DataFrame | None) -> DataFrame:
-    """The local engine on the same inputs: Spark hashes the batch, DuckDB computes, the result comes back."""
-    hashed = batch_df.withColumn(ROW_HASH, row_hash(spec.compare_columns)).toArrow()
-    target = current_df.toArrow() if current_df is not None else None
-    presence = seen.toArrow() if seen is not None else None
-    got = scd2_duckdb.scd2_changes(hashed, target, spec, presence)
-    if target is None:  # a new table's versions are streamed instead: the same rows, every one an insert
-        with scd2_duckdb.stream_new_versions(hashed, spec, presence) as versions:
-            streamed = versions.read_all()
-        assert set(got.column("_change").to_pylist()) <= {"insert"}
-        assert streamed.sort_by([("id", "ascending"), ("record_version", "ascending")]).equals(
-            got.drop_columns(["_change"]).sort_by([("id", "ascending"), ("record_version", "ascending")])
-        )
-    return batch_df.sparkSession.createDataFrame(got if got.num_rows else got.schema.empty_table())
+WriterFactory = Callable[[str, Path], tuple[TableStore, Scd2Writer]]
 
 
-@pytest.fixture(params=["spark", "duckdb"])
-def scd2(request: pytest.FixtureRequest) -> Engine:
-    """Each test runs on both engines: Spark (Databricks) and DuckDB (local mode)."""
-    return scd2_changes if request.param == "spark" else _duckdb
+def applied(kind: str, spark: SparkSession, lakes: pytest.TempPathFactory, make: WriterFactory) -> Engine:
+    """The shipped writer of ``kind`` applied to a real table holding ``current``; returns what it changed, read
+    back from the table: rows of a new (key, version) are ``insert``, a current row made not current ``close``,
+    any other changed row ``refresh``. The counts the writer reports must say the same."""
+
+    def run(batch_df: DataFrame, current_df: DataFrame | None, spec: Scd2Spec, seen: DataFrame | None) -> DataFrame:
+        store, writer = make(kind, lakes.mktemp("lake"))
+        if current_df is not None:
+            store.append(TARGET, current_df.select(*target_columns(spec)))
+        key = [*spec.keys, RECORD_VERSION]
+        before = {tuple(r[k] for k in key): r for r in store.read(TARGET).collect()} if current_df else {}
+        hashed = batch_df.withColumn(ROW_HASH, row_hash(spec.compare_columns))
+        counts = writer.apply(TARGET, hashed, spec, seen)
+        after = store.read(TARGET).select(*target_columns(spec))
+        changed = []
+        for row in after.collect():
+            old = before.get(tuple(row[k] for k in key))
+            if old is None:
+                changed.append((*row, "insert"))
+            elif old.asDict() != row.asDict():
+                changed.append((*row, "close" if old[IS_CURRENT] and not row[IS_CURRENT] else "refresh"))
+        assert counts == dict(Counter(c[-1] for c in changed)), f"{kind} reported {counts}"
+        return spark.createDataFrame(changed, after.schema.add("_change", "string"))
+
+    return run
+
+
+@pytest.fixture
+def scd2(
+    scd2_writer_kind: str,
+    spark: SparkSession,
+    tmp_path_factory: pytest.TempPathFactory,
+    make_scd2_writer: WriterFactory,
+) -> Engine:
+    """Each test runs through every SCD2 writer as it ships, into a real Delta table."""
+    return applied(scd2_writer_kind, spark, tmp_path_factory, make_scd2_writer)
 
 
 def changes(
@@ -275,3 +306,26 @@ def test_row_hash_tells_null_from_empty(spark: SparkSession, value: str | None) 
     df = spark.createDataFrame([(value,), ("x",)], "v string").select(row_hash(["v"]).alias("h"))
     first, second = [r.h for r in df.collect()]
     assert first != second and len(first) == 64
+
+
+@pytest.fixture
+def new_york(spark: SparkSession) -> Iterator[None]:
+    spark.conf.set("spark.sql.session.timeZone", "America/New_York")
+    try:
+        yield
+    finally:
+        spark.conf.set("spark.sql.session.timeZone", "UTC")
+
+
+def test_snapshot_delete_closes_at_midnight_in_the_session_time_zone(
+    spark: SparkSession, scd2: Engine, new_york: None
+) -> None:
+    """A key missing from the 2026-01-05 extract closes at that day's start where the lake runs: 05:00 UTC."""
+    got = changes(
+        scd2,
+        batch(spark, ("a", "x", 1, "2026-01-01 10:00:00", "2026-01-05")),
+        current(spark, ("a", 1, "2026-01-01 10:00:00", 1), ("b", 5, "2026-01-01 11:00:00", 1)),
+        SNAPSHOT,
+        presence(spark, ("a", "2026-01-05")),
+    )
+    check(got, expected(spark, ("b", 5, "2026-01-01 11:00:00", "2026-01-05 05:00:00", False, 1, "close")))

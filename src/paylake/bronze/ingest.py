@@ -9,20 +9,13 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import tempfile
-import time
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import nullcontext
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timezone
 
-import pyarrow as pa
-import pyarrow.compute as pc
-import pyarrow.dataset as ds
 from pyspark.sql import DataFrame, Row, SparkSession
 from pyspark.sql import functions as F
 
-from paylake.bronze import scd2_duckdb
 from paylake.bronze.landing import (
     RAW,
     RESCUED,
@@ -34,24 +27,13 @@ from paylake.bronze.landing import (
     read_landing,
     typed_rows,
 )
-from paylake.bronze.scd2 import (
-    CHANGE,
-    EFFECTIVE_FROM,
-    EFFECTIVE_TO,
-    IS_CURRENT,
-    ROW_HASH,
-    Scd2Spec,
-    latest_versions,
-    row_hash,
-    scd2_changes,
-    scd2_merge_spec,
-)
+from paylake.bronze.scd2 import EFFECTIVE_FROM, EFFECTIVE_TO, ROW_HASH, Scd2Spec, row_hash
+from paylake.bronze.scd2_writers import Scd2Writer
 from paylake.config.bronze import BronzeTableConfig
 from paylake.config.quality import ForeignKeyRule
 from paylake.errors import DataQualityError, IngestionError
 from paylake.faults import fault_point
-from paylake.lake.delta_rs import DeltaRsStore, staged
-from paylake.lake.store import MergeSpec, TableRef, TableStore, sql_literal
+from paylake.lake.store import TableRef, TableStore, sql_literal
 from paylake.lineage import BATCH_ID, EXTRACT_DATE, INGESTED_AT, SOURCE_FILE, SOURCE_ROW
 from paylake.orchestration.results import TableResult
 from paylake.quality.gate import (
@@ -176,132 +158,6 @@ class IngestedFiles:
     latest_extract: date | None
 
 
-def _latest(store: TableStore, target: TableRef, spec: Scd2Spec, batch: DataFrame) -> DataFrame | None:
-    """What SCD2 compares a batch with: for an incremental feed the current rows of the batch's keys only (a 1%
-    increment reads 1% of the table into Spark); for a snapshot feed every key's latest version, since a key
-    missing from the snapshot is a delete and a deleted key may come back."""
-    if not store.exists(target):
-        return None
-    if spec.snapshot:
-        current = latest_versions(store.read(target), spec.keys)
-    else:
-        current = store.read_keys(target, batch.select(*spec.keys), filters=[(IS_CURRENT, "=", True)])
-    # A column paylake added after the table was created (``_rescued_data``) is null in its older rows.
-    added = {c: F.lit(None).cast(batch.schema[c].dataType) for c in spec.columns if c not in current.columns}
-    return current.withColumns(added) if added else current
-
-
-def apply_scd2(
-    store: TableStore,
-    target: TableRef,
-    batch: DataFrame,
-    spec: Scd2Spec,
-    presence: DataFrame | None,
-    applied_through: date | None,
-    partition_by: Sequence[str] = (),
-    batch_files: ds.Dataset | None = None,
-) -> dict[str, int]:
-    """Compute a batch's SCD2 changes and MERGE them into ``target``; returns the count per ``_change``.
-
-    ``batch`` carries ``row_hash`` (:func:`paylake.bronze.scd2.row_hash`, computed once with the gate's verdicts).
-
-    In local mode (delta-rs) DuckDB computes the changes straight from the table's Parquet files
-    (:mod:`paylake.bronze.scd2_duckdb`), and reads the batch from ``batch_files`` when given (the same rows,
-    with ``row_hash``); elsewhere Spark does (:func:`paylake.bronze.scd2.scd2_changes`).
-    """
-    merge = scd2_merge_spec(spec, partition_by)
-    started = time.perf_counter()
-    if isinstance(store, DeltaRsStore):
-        by_change = _apply_scd2_duckdb(
-            store, target, batch, spec, presence, applied_through, merge, partition_by, batch_files
-        )
-    else:
-        current = _latest(store, target, spec, batch)
-        changes = scd2_changes(batch, current, spec, presence, applied_through).persist()
-        try:
-            by_change = {row[CHANGE]: row["count"] for row in changes.groupBy(CHANGE).count().collect()}
-            store.merge(target, changes.drop(CHANGE), merge, partition_by)
-        finally:
-            changes.unpersist()
-    logger.info("%s: SCD2 step %.2f s (%s)", target, time.perf_counter() - started, by_change)
-    return by_change
-
-
-def _apply_scd2_duckdb(
-    store: DeltaRsStore,
-    target: TableRef,
-    batch: DataFrame,
-    spec: Scd2Spec,
-    presence: DataFrame | None,
-    applied_through: date | None,
-    merge: MergeSpec,
-    partition_by: Sequence[str],
-    batch_files: ds.Dataset | None,
-) -> dict[str, int]:
-    hashed = batch.select(*spec.columns, ROW_HASH, EXTRACT_DATE, SOURCE_ROW)
-    timezone = batch.sparkSession.conf.get("spark.sql.session.timeZone") or "UTC"
-    started = time.perf_counter()
-    handed = nullcontext(batch_files) if batch_files is not None else staged(hashed)
-    with handed as rows, tempfile.TemporaryDirectory(prefix="paylake-changes-") as folder:
-        staged_at = time.perf_counter()
-        seen = presence.toArrow() if presence is not None else None  # snapshot keys and dates: small
-        if not store.exists(target):
-            inserted = _create_scd2(store, target, rows, spec, seen, applied_through, timezone, partition_by)
-            logger.info(
-                "%s: batch handed to DuckDB in %.2f s, new table's versions computed and written in %.2f s",
-                target,
-                staged_at - started,
-                time.perf_counter() - staged_at,
-            )
-            return {"insert": inserted} if inserted else {}
-        existing = store.dataset(target)
-        changes = scd2_duckdb.write_scd2_changes(folder, rows, existing, spec, seen, applied_through, timezone)
-        computed_at = time.perf_counter()
-        kinds = changes.to_table(columns=[CHANGE]).column(CHANGE)
-        by_change = {str(v["values"]): int(v["counts"]) for v in pc.value_counts(kinds).to_pylist()}
-        merged = pa.schema([f for f in changes.schema if f.name != CHANGE])  # the scan leaves _change out
-        rows = ds.dataset(changes.files, format="parquet", schema=merged)
-        if set(by_change) <= {"insert"}:
-            # New versions never match the MERGE predicate (scd2_merge_spec): appending them writes the same
-            # rows without scanning and rewriting the table's files.
-            store.append_arrow(target, rows, partition_by)
-        else:
-            store.merge_arrow(target, rows, merge, partition_by)
-    logger.info(
-        "%s: batch handed to DuckDB in %.2f s, changes computed in %.2f s, merged in %.2f s",
-        target,
-        staged_at - started,
-        computed_at - staged_at,
-        time.perf_counter() - computed_at,
-    )
-    return by_change
-
-
-def _create_scd2(
-    store: DeltaRsStore,
-    target: TableRef,
-    rows: ds.Dataset,
-    spec: Scd2Spec,
-    seen: pa.Table | None,
-    applied_through: date | None,
-    timezone: str,
-    partition_by: Sequence[str],
-) -> int:
-    """Create ``target`` from its first batch: every change is a new version, streamed from DuckDB into the
-    writer (no change file in between). Returns the number of versions written."""
-    written = 0
-    with scd2_duckdb.stream_new_versions(rows, spec, seen, applied_through, timezone) as versions:
-
-        def counted() -> Iterator[pa.RecordBatch]:
-            nonlocal written
-            for part in versions:
-                written += part.num_rows
-                yield part
-
-        store.append_arrow(target, pa.RecordBatchReader.from_batches(versions.schema, counted()), partition_by)
-    return written
-
-
 def ingested_files(store: TableStore, table: str) -> IngestedFiles:
     """Read ``ops.ingested_files`` for one table."""
     if not store.exists(INGESTED_FILES):
@@ -370,6 +226,7 @@ def check_batch(config: BronzeTableConfig, files: Sequence[LandingFile], counts:
 def ingest_table(
     spark: SparkSession,
     store: TableStore,
+    scd2: Scd2Writer,
     config: BronzeTableConfig,
     landing: LandingZone,
     run: RunInfo,
@@ -377,7 +234,14 @@ def ingest_table(
 ) -> TableResult:
     """Load every pending landing file of one bronze table up to ``run.as_of`` as one batch.
 
-    ``result`` (if given) is filled in as the batch goes, so counts survive a failure.
+    Args:
+        spark: the session that reads the files.
+        store: the lake.
+        scd2: writes the SCD2 changes into ``store`` (chosen with it by the runtime).
+        config: the table's metadata.
+        landing: where the files are.
+        run: the run the batch belongs to.
+        result: filled in as the batch goes, so counts survive a failure.
 
     Raises:
         IngestionError: a file cannot be taken as a whole (bad header, changed content, empty snapshot).
@@ -436,8 +300,8 @@ def ingest_table(
         target = TableRef("bronze", config.table)
         accepted = checked.where(F.col(ACCEPTED))
         presence = checked.select(*config.primary_key, EXTRACT_DATE).dropna() if spec.snapshot else None
-        by_change = apply_scd2(
-            store, target, accepted, spec, presence, log.latest_extract, config.partition_by, accepted_files
+        by_change = scd2.apply(
+            target, accepted, spec, presence, log.latest_extract, config.partition_by, accepted_files
         )
         result.new_versions, result.closed_versions = by_change.get("insert", 0), by_change.get("close", 0)
     fault_point("after_target_merge", f"bronze.{config.table}")

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
 from paylake.config.base import StrictModel
-from paylake.config.identifiers import Identifier
+from paylake.config.identifiers import EnvironmentName, Identifier
 
 Layer = Literal["bronze", "silver", "gold", "ops"]
 LAYERS: tuple[Layer, ...] = ("bronze", "silver", "gold", "ops")
@@ -56,11 +56,26 @@ class CloudWatchConfig(StrictModel):
     namespace: str = "PayLake"
 
 
-class EnvironmentConfig(StrictModel):
-    """Where an environment's landing files, lake and metadata are, and which Delta engine writes."""
+Engine = Literal["local", "spark-delta", "databricks"]
+Scd2Engine = Literal["duckdb", "spark"]
+# The catalog of a local Spark + Delta session: Spark's own, with Delta's catalog plugged in.
+LOCAL_SPARK_CATALOG = "spark_catalog"
 
-    name: Identifier
-    engine: Literal["local", "databricks"] = "local"
+
+class EnvironmentConfig(StrictModel):
+    """Where an environment's landing files, lake and metadata are, and which Delta engine writes.
+
+    Attributes:
+        engine: ``local`` (embedded: delta-rs writes, no jars), ``spark-delta`` (local Spark with the Delta Lake
+            jars, tables in ``spark_catalog``: the code path Databricks runs) or ``databricks`` (the runtime's
+            Spark, Unity Catalog).
+        scd2: what computes a bronze batch's SCD2 changes: ``duckdb`` (embedded engine only, its default) or
+            ``spark`` (every engine; the default of the Spark ones).
+    """
+
+    name: EnvironmentName
+    engine: Engine = "local"
+    scd2: Scd2Engine | None = None
     landing_root: str
     lake_root: str
     timezone: str = "UTC"
@@ -68,3 +83,28 @@ class EnvironmentConfig(StrictModel):
     databricks: DatabricksConfig | None = None
     cloudwatch: CloudWatchConfig = Field(default_factory=CloudWatchConfig)
     vacuum_retention_hours: int = Field(default=168, ge=0)  # `paylake maintain` keeps 7 days of time travel
+
+    @model_validator(mode="after")
+    def _engine_settings(self) -> EnvironmentConfig:
+        if self.scd2 == "duckdb" and self.engine != "local":
+            raise ValueError(f"scd2: duckdb reads delta-rs tables and runs with engine local only, not {self.engine}")
+        if self.engine == "spark-delta" and self.databricks and self.databricks.catalog != LOCAL_SPARK_CATALOG:
+            raise ValueError(
+                f"databricks.catalog: engine spark-delta keeps its tables in {LOCAL_SPARK_CATALOG!r}, "
+                f"not {self.databricks.catalog!r}"
+            )
+        return self
+
+    @property
+    def scd2_engine(self) -> Scd2Engine:
+        """The SCD2 engine: the one set, else the engine's default (DuckDB embedded, Spark otherwise)."""
+        return self.scd2 or ("duckdb" if self.engine == "local" else "spark")
+
+    @property
+    def catalog_names(self) -> DatabricksConfig:
+        """Catalog and schema names of the Spark engines (``spark_catalog`` and the layers' own names locally)."""
+        if self.databricks is not None:
+            return self.databricks
+        if self.engine == "databricks":
+            raise ValueError(f"environment {self.name!r} uses engine databricks but has no databricks: section")
+        return DatabricksConfig(catalog=LOCAL_SPARK_CATALOG)

@@ -12,6 +12,7 @@ from typing import Annotated
 from pydantic import AfterValidator
 
 _IDENTIFIER = re.compile(r"[a-z][a-z0-9_]{0,62}")
+_ENVIRONMENT = re.compile(r"[a-z][a-z0-9_-]{0,62}")
 _RELATIVE_PATH = re.compile(r"[A-Za-z0-9_\-]+(/[A-Za-z0-9_\-]+)*")
 
 
@@ -20,6 +21,17 @@ def check_identifier(value: str) -> str:
     if not _IDENTIFIER.fullmatch(value):
         raise ValueError(
             f"{value!r} is not a valid identifier: use 1-63 characters of a-z, 0-9 and _, starting with a letter"
+        )
+    return value
+
+
+def check_environment_name(value: str) -> str:
+    """Return ``value`` if it is a safe environment name (an identifier that may also hold ``-``), else raise
+    ``ValueError``. It names a file, ``environments/<name>.yaml``, and never reaches SQL."""
+    if not _ENVIRONMENT.fullmatch(value):
+        raise ValueError(
+            f"{value!r} is not a valid environment name: use 1-63 characters of a-z, 0-9, _ and -, starting with a "
+            "letter"
         )
     return value
 
@@ -34,4 +46,5 @@ def check_relative_path(value: str) -> str:
 
 
 Identifier = Annotated[str, AfterValidator(check_identifier)]
+EnvironmentName = Annotated[str, AfterValidator(check_environment_name)]
 RelativePath = Annotated[str, AfterValidator(check_relative_path)]

@@ -18,7 +18,7 @@ from paylake.config.base import StrictModel
 from paylake.config.bronze import BronzeTableConfig
 from paylake.config.derived import OPS_TABLES, DerivedTableConfig
 from paylake.config.environment import EnvironmentConfig
-from paylake.config.identifiers import check_identifier
+from paylake.config.identifiers import check_environment_name
 from paylake.config.quality import RULE_TYPES
 from paylake.errors import ConfigIssue, InvalidConfigError
 from paylake.io.objects import ObjectStore, open_objects
@@ -147,7 +147,7 @@ def load_environment(source: MetadataSource, name: str) -> EnvironmentConfig:
         InvalidConfigError: the file is missing or invalid; lists every issue.
     """
     try:
-        check_identifier(name)
+        check_environment_name(name)
     except ValueError as exc:
         raise InvalidConfigError([ConfigIssue("--env", "", str(exc))]) from None
     relative = f"environments/{name}.yaml"

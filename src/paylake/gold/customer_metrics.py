@@ -10,6 +10,7 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from paylake.builders import register
+from paylake.columns import map_agg
 from paylake.config.base import StrictModel
 from paylake.config.derived import AS_OF
 from paylake.gold.scorecard import Scorecard, score
@@ -73,7 +74,7 @@ def customer_payment_metrics(
         .groupBy("account_id", "aging_bucket")
         .agg(F.round(F.sum("outstanding_amount_usd"), 2).alias("usd"))
         .groupBy("account_id")
-        .agg(F.map_from_entries(F.collect_list(F.struct("aging_bucket", "usd"))).alias("ar_by_aging_bucket_usd"))
+        .agg(map_agg("aging_bucket", "usd").alias("ar_by_aging_bucket_usd"))
     )
     sales = invoices.groupBy("account_id").agg(
         F.round(F.sum(F.when(recent, F.col("invoice_amount_usd")).otherwise(0.0)), 2).alias(f"invoiced_usd_{window}d")

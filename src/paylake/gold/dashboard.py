@@ -10,6 +10,7 @@ from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
 from paylake.builders import register
+from paylake.columns import map_agg
 from paylake.config.base import StrictModel
 from paylake.gold.customer_metrics import SCORE_DATE
 
@@ -29,7 +30,7 @@ class DashboardParams(StrictModel):
 def _as_map(df: DataFrame, key: str, value: Column, name: str) -> DataFrame:
     """One row: ``{key: value}`` over the groups of ``df`` by ``key``, as column ``name``."""
     grouped = df.groupBy(key).agg(value.alias("_v"))
-    return grouped.agg(F.coalesce(F.map_from_entries(F.collect_list(F.struct(key, "_v"))), F.create_map()).alias(name))
+    return grouped.agg(F.coalesce(map_agg(key, "_v"), F.create_map()).alias(name))
 
 
 def _high_risk_exposure(tiers: list[str]) -> Column:
@@ -98,9 +99,7 @@ def payment_health_dashboard(metrics: DataFrame, runs: DataFrame, *, params: Das
     quality = latest_bronze.agg(
         F.round(F.sum("_batch.rows_loaded") / F.sum("_batch.rows_read"), 4).alias("bronze_dq_pass_rate"),
         F.coalesce(
-            F.map_from_entries(
-                F.collect_list(F.struct("table", F.round(F.col("_batch.rows_loaded") / F.col("_batch.rows_read"), 4)))
-            ),
+            map_agg("table", F.round(F.col("_batch.rows_loaded") / F.col("_batch.rows_read"), 4)),
             F.create_map(),
         ).alias("bronze_dq_pass_rate_by_table"),
     )

@@ -33,6 +33,8 @@ from paylake.runtime.spark import release_jvm_heap
 def _relaxed(data_type: pa.DataType) -> pa.DataType:
     if pa.types.is_list(data_type):
         return pa.list_(pa.field("element", _relaxed(data_type.value_type), nullable=True))
+    if pa.types.is_map(data_type):  # values nullable, as Spark's Delta writer declares them
+        return pa.map_(data_type.key_type, pa.field("value", _relaxed(data_type.item_type), nullable=True))
     return data_type
 
 
@@ -67,7 +69,7 @@ def for_delta_rs(table: pa.Table) -> pa.Table:
 
 
 def delta_rs_schema(schema: pa.Schema) -> pa.Schema:
-    """``schema`` with every top-level column and list element nullable (see :func:`for_delta_rs`)."""
+    """``schema`` with every top-level column, list element and map value nullable (see :func:`for_delta_rs`)."""
     return pa.schema([pa.field(f.name, _relaxed(f.type), nullable=True) for f in schema])
 
 
@@ -370,7 +372,17 @@ class DeltaRsStore(TableStore):
         self._table(ref).restore(version)
 
     def vacuum(self, ref: TableRef, retention_hours: int) -> int:
-        removed = self._table(ref).vacuum(
-            retention_hours=retention_hours, dry_run=False, enforce_retention_duration=False
-        )
-        return len(removed)
+        """delta-rs lists every expired tombstone as removed, also the files an earlier vacuum already deleted
+        (its remove actions stay in the log), so the count is of the listed files that were there."""
+        table = self._table(ref)
+        options = {"retention_hours": retention_hours, "enforce_retention_duration": False}
+        listed = table.vacuum(dry_run=True, **options)  # type: ignore[arg-type]
+        present = [path for path in listed if self._file_exists(ref, path)]
+        table.vacuum(dry_run=False, **options)  # type: ignore[arg-type]
+        return len(present)
+
+    def _file_exists(self, ref: TableRef, path: str) -> bool:
+        if "://" in path and not path.startswith("file://"):
+            return True  # a remote file: trust the listing
+        local = _local_path(path) or f"{self.path(ref)}/{path}"
+        return Path(local).exists()

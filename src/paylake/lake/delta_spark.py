@@ -1,7 +1,9 @@
-"""Databricks TableStore on the runtime's native Delta and Unity Catalog names ``<catalog>.<schema>.<table>``.
+"""TableStore on Spark's native Delta and catalog names ``<catalog>.<schema>.<table>``: Databricks' code path.
 
-Kept thin on purpose: it renders the shared :class:`MergeSpec` as ``MERGE INTO`` SQL (unit-tested without a
-cluster) and otherwise uses plain DataFrame writer calls that exist on every supported runtime.
+It runs on Databricks (Unity Catalog) and on local Spark with the Delta Lake jars (engine ``spark-delta``,
+``spark_catalog``), where the store contract suite and the engine parity test run it. It renders the shared
+:class:`MergeSpec` as ``MERGE INTO`` SQL and otherwise uses Spark SQL and DataFrame writer calls of Spark 4.0
+(Databricks Runtime 17.3 LTS); nothing here touches the JVM gateway (shared-access clusters forbid it).
 """
 
 from __future__ import annotations
@@ -19,11 +21,15 @@ def merge_sql(target: str, source_view: str, spec: MergeSpec) -> str:
     """Render a MergeSpec as a Spark SQL ``MERGE INTO`` statement (aliases ``t`` and ``s``).
 
     With schema evolution, as on delta-rs: a column paylake adds later (``_rescued_data``) joins an older table.
+    Delta honours ``WITH SCHEMA EVOLUTION`` from 4.3 on (Databricks Runtime 15.2 on); older OSS Delta parses and
+    ignores it, which the store contract suite would catch (a new column arriving by merge).
     """
     lines = [f"MERGE WITH SCHEMA EVOLUTION INTO {target} AS t", f"USING {source_view} AS s", f"ON {spec.predicate}"]
     if spec.update:
         condition = f" AND ({spec.matched_condition})" if spec.matched_condition else ""
-        assignments = ", ".join(f"t.`{column}` = {expression}" for column, expression in spec.update.items())
+        # Target columns unqualified: with schema evolution Delta resolves `col` = s.col for a column the target
+        # does not have yet (it is added), but fails on t.`col` (DELTA_MERGE_UNRESOLVED_EXPRESSION, Delta 4.3).
+        assignments = ", ".join(f"`{column}` = {expression}" for column, expression in spec.update.items())
         lines.append(f"WHEN MATCHED{condition} THEN UPDATE SET {assignments}")
     if spec.insert_all:
         lines.append("WHEN NOT MATCHED THEN INSERT *")
@@ -31,7 +37,7 @@ def merge_sql(target: str, source_view: str, spec: MergeSpec) -> str:
 
 
 class DeltaSparkStore(TableStore):
-    """Native Delta on Databricks, addressing Unity Catalog tables."""
+    """Native Delta through Spark SQL, addressing tables by catalog name (Unity Catalog on Databricks)."""
 
     def __init__(self, spark: SparkSession, catalog: str, schemas: Mapping[Layer, str]) -> None:
         self.spark = spark
@@ -43,7 +49,7 @@ class DeltaSparkStore(TableStore):
         return f"`{self.catalog}`.`{self.schemas[ref.layer]}`.`{ref.name}`"
 
     def exists(self, ref: TableRef) -> bool:
-        return bool(self.spark.catalog.tableExists(self.full_name(ref).replace("`", "")))
+        return bool(self.spark.catalog.tableExists(f"{self.catalog}.{self.schemas[ref.layer]}.{ref.name}"))
 
     def read(self, ref: TableRef, filters: Filters = (), columns: Sequence[str] | None = None) -> DataFrame:
         if not self.exists(ref):
@@ -73,6 +79,9 @@ class DeltaSparkStore(TableStore):
         self, ref: TableRef, source: DataFrame, spec: MergeSpec, partition_by: Sequence[str] = ()
     ) -> MergeMetrics:
         if not self.exists(ref):
+            if spec.insert_all:  # nothing to match: the table is created holding the rows, in one commit
+                self.append(ref, source, partition_by)
+                return MergeMetrics(inserted=self.spark.table(self.full_name(ref)).count(), updated=0)
             self._create_empty(ref, source, partition_by)
         view = f"paylake_merge_source_{ref.layer}_{ref.name}"
         source.createOrReplaceTempView(view)
@@ -91,6 +100,18 @@ class DeltaSparkStore(TableStore):
         self.spark.sql(f"RESTORE TABLE {self.full_name(ref)} TO VERSION AS OF {int(version)}")
 
     def vacuum(self, ref: TableRef, retention_hours: int) -> int:
-        # Below Delta's 7-day default, Databricks also needs retentionDurationCheck disabled by the admin.
-        result = self.spark.sql(f"VACUUM {self.full_name(ref)} RETAIN {int(retention_hours)} HOURS").collect()
-        return len(result)
+        """VACUUM returns the table's path, not what it removed; the count is the ``numDeletedFiles`` of the
+        ``VACUUM END`` commit Delta logs (``spark.databricks.delta.vacuum.logging.enabled``, on by default).
+
+        Below Delta's 7-day default retention Databricks also needs ``retentionDurationCheck`` disabled."""
+        before = self._latest_version(ref)
+        self.spark.sql(f"VACUUM {self.full_name(ref)} RETAIN {int(retention_hours)} HOURS").collect()
+        removed = 0
+        for entry in self.history(ref, limit=4):
+            if int(str(entry["version"])) > before and entry["operation"] == "VACUUM END":
+                metrics = entry.get("operationMetrics") or {}
+                removed += int(metrics.get("numDeletedFiles", 0)) if isinstance(metrics, dict) else 0
+        return removed
+
+    def _latest_version(self, ref: TableRef) -> int:
+        return int(str(self.history(ref, limit=1)[0]["version"]))

@@ -71,7 +71,7 @@ TableRunner = Callable[[PaylakeContext, str, RunInfo, TableResult], TableResult]
 
 def _run_bronze_table(context: PaylakeContext, table: str, run: RunInfo, result: TableResult) -> TableResult:
     config = context.bronze.tables[table]
-    return ingest_table(context.spark, context.store, config, context.landing, run, result)
+    return ingest_table(context.spark, context.store, context.scd2, config, context.landing, run, result)
 
 
 def run_layer(

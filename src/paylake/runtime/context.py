@@ -11,8 +11,9 @@ from pathlib import Path
 from pyspark.sql import SparkSession
 
 from paylake.bronze.landing import LandingZone
+from paylake.bronze.scd2_writers import DuckDbScd2, Scd2Writer, SparkScd2
 from paylake.builders import DerivedLayer
-from paylake.config.environment import EnvironmentConfig
+from paylake.config.environment import Engine, EnvironmentConfig
 from paylake.config.loader import (
     BronzeMetadata,
     DerivedMetadata,
@@ -28,24 +29,42 @@ from paylake.lake.delta_spark import DeltaSparkStore
 from paylake.lake.store import TableStore
 from paylake.observability.cloudwatch import CloudWatch, Secrets
 from paylake.orchestration.progress import Progress
+from paylake.runtime.local_catalog import attach_local_catalog
 from paylake.runtime.secrets import EnvSecrets
 from paylake.runtime.spark import local_spark
 
 
-def _local_store(context: PaylakeContext) -> TableStore:
-    return DeltaRsStore(lambda: context.spark, context.lake_root)
+@dataclass(frozen=True)
+class Lake:
+    """The lake's store and the SCD2 writer that goes with it, chosen together once per run."""
+
+    store: TableStore
+    scd2: Scd2Writer
 
 
-def _databricks_store(context: PaylakeContext) -> TableStore:
-    settings = context.environment.databricks
-    if settings is None:
-        raise ValueError(
-            f"environment {context.environment.name!r} uses engine databricks but has no databricks: section"
-        )
-    return DeltaSparkStore(context.spark, settings.catalog, settings.schemas)
+def _embedded(context: PaylakeContext) -> Lake:
+    store = DeltaRsStore(lambda: context.spark, context.lake_root)
+    return Lake(store, DuckDbScd2(store) if context.environment.scd2_engine == "duckdb" else SparkScd2(store))
 
 
-STORES: dict[str, Callable[[PaylakeContext], TableStore]] = {"local": _local_store, "databricks": _databricks_store}
+def _spark_delta(context: PaylakeContext) -> Lake:
+    names = context.environment.catalog_names
+    attach_local_catalog(context.spark, names.catalog, names.schemas, context.lake_root)
+    store = DeltaSparkStore(context.spark, names.catalog, names.schemas)
+    return Lake(store, SparkScd2(store))
+
+
+def _databricks(context: PaylakeContext) -> Lake:
+    names = context.environment.catalog_names
+    store = DeltaSparkStore(context.spark, names.catalog, names.schemas)
+    return Lake(store, SparkScd2(store))
+
+
+ENGINES: dict[Engine, Callable[[PaylakeContext], Lake]] = {
+    "local": _embedded,
+    "spark-delta": _spark_delta,
+    "databricks": _databricks,
+}
 
 
 @dataclass
@@ -95,16 +114,19 @@ class PaylakeContext:
     @cached_property
     def spark(self) -> SparkSession:
         """The SparkSession: the injected one, or a local one started on first use."""
-        return self.spark_session or local_spark(self.environment.spark, self.environment.timezone)
+        delta = self.environment.engine == "spark-delta"
+        return self.spark_session or local_spark(self.environment.spark, self.environment.timezone, delta=delta)
 
     @cached_property
     def landing(self) -> LandingZone:
-        """The landing zone. Local Spark cannot read s3:// (no hadoop-aws jars), so the local engine copies remote
+        """The landing zone. Local Spark cannot read s3:// (no hadoop-aws jars), so the local engines copy remote
         files to a temporary staging folder first; Databricks reads them in place."""
         objects = open_objects(self.landing_root)
         remote = self.landing_root.startswith("s3://")
         staging = (
-            Path(tempfile.mkdtemp(prefix="paylake-staging-")) if remote and self.environment.engine == "local" else None
+            Path(tempfile.mkdtemp(prefix="paylake-staging-"))
+            if remote and self.environment.engine != "databricks"
+            else None
         )
         return LandingZone(objects, staging)
 
@@ -114,9 +136,19 @@ class PaylakeContext:
         return CloudWatch(self.environment.cloudwatch, self.environment.name, self.secrets)
 
     @cached_property
+    def lake(self) -> Lake:
+        """The environment's store and SCD2 writer (:data:`ENGINES`)."""
+        return ENGINES[self.environment.engine](self)
+
+    @property
     def store(self) -> TableStore:
         """The environment's TableStore."""
-        return STORES[self.environment.engine](self)
+        return self.lake.store
+
+    @property
+    def scd2(self) -> Scd2Writer:
+        """What writes bronze SCD2 changes into :attr:`store`."""
+        return self.lake.scd2
 
     @cached_property
     def bronze(self) -> BronzeMetadata:

@@ -4,9 +4,11 @@ small DataFrames built from Python rows."""
 from __future__ import annotations
 
 import logging
+import os
 import tempfile
 import time
 from collections.abc import Iterable, Sequence
+from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
@@ -15,6 +17,7 @@ from pyspark.sql.pandas.types import to_arrow_type
 from pyspark.sql.types import DataType, DateType, StructType, TimestampType
 
 from paylake.config.environment import SparkConfig
+from paylake.errors import UsageError
 
 logger = logging.getLogger(__name__)
 
@@ -22,8 +25,50 @@ logger = logging.getLogger(__name__)
 JVM_HEAP_OPTIONS = "-XX:+UseG1GC -XX:MinHeapFreeRatio=10 -XX:MaxHeapFreeRatio=20"
 
 
-def local_spark(config: SparkConfig, timezone: str) -> SparkSession:
-    """Start (or reuse) a local SparkSession for ``config``; all times are interpreted in ``timezone``."""
+# Where the Delta Lake jars are: this variable (a folder, or jar paths separated by ","), else jars/lib/ of the
+# source tree, where `make jars` puts what jars/pom.xml pins.
+DELTA_JARS_ENV = "PAYLAKE_DELTA_JARS"
+_SOURCE_JARS = Path(__file__).resolve().parents[3] / "jars" / "lib"
+
+# Delta on local Spark: the session extension and catalog Databricks configures itself, and a small machine's
+# parallelism for Delta's own jobs (a table's log state in 50 partitions and VACUUM's listing in 10,000 tasks cost
+# seconds per call on 2 cores). Retention below 7 days is paylake's own setting (vacuum_retention_hours); on
+# Databricks the check stays on.
+DELTA_CONF = {
+    "spark.sql.extensions": "io.delta.sql.DeltaSparkSessionExtension",
+    "spark.sql.catalog.spark_catalog": "org.apache.spark.sql.delta.catalog.DeltaCatalog",
+    "spark.databricks.delta.snapshotPartitions": "2",
+    "spark.sql.sources.parallelPartitionDiscovery.parallelism": "4",
+    "spark.databricks.delta.retentionDurationCheck.enabled": "false",
+}
+
+
+def delta_jars() -> list[str]:
+    """The Delta Lake jars for a local session (see :data:`DELTA_JARS_ENV`).
+
+    Raises:
+        UsageError: no jars found; says how to fetch them.
+    """
+    setting = os.environ.get(DELTA_JARS_ENV, "")
+    if setting and not Path(setting).is_dir():
+        jars = [part for part in setting.split(",") if part]
+    else:
+        jars = sorted(str(path) for path in Path(setting or _SOURCE_JARS).glob("*.jar"))
+    missing = [jar for jar in jars if not Path(jar).is_file()]
+    if not jars or missing:
+        raise UsageError(
+            f"the local Spark + Delta engine needs the Delta Lake jars, found none at "
+            f"{', '.join(missing) or setting or _SOURCE_JARS}: run 'make jars' (fetches them with mvn from "
+            f"jars/pom.xml) or set {DELTA_JARS_ENV} to their folder"
+        )
+    return jars
+
+
+def local_spark(config: SparkConfig, timezone: str, delta: bool = False) -> SparkSession:
+    """Start (or reuse) a local SparkSession for ``config``; all times are interpreted in ``timezone``.
+
+    With ``delta`` the session loads the Delta Lake jars (:func:`delta_jars`) and Delta's SQL extension and
+    catalog, as a Databricks cluster has them: the local Spark + Delta engine."""
     builder = (
         SparkSession.builder.master(config.master)
         .appName("paylake")
@@ -41,9 +86,13 @@ def local_spark(config: SparkConfig, timezone: str) -> SparkSession:
         # 2.48 GiB; the throughput collector never shrinks its heap and was ~5% faster.
         .config("spark.driver.extraJavaOptions", f"-Duser.timezone={timezone} {JVM_HEAP_OPTIONS}")
     )
+    if delta:
+        builder = builder.config("spark.jars", ",".join(delta_jars()))
+        for key, value in DELTA_CONF.items():
+            builder = builder.config(key, value)
     for key, value in config.conf.items():
         builder = builder.config(key, value)
-    logger.info("starting local Spark (%s)", config.master)
+    logger.info("starting local Spark (%s%s)", config.master, ", Delta Lake" if delta else "")
     started = time.perf_counter()
     spark = builder.getOrCreate()
     spark.sparkContext.setLogLevel("ERROR")
