@@ -82,7 +82,7 @@ def test_usage_and_metadata_errors_exit_2(repo: Path, tmp_path: Path) -> None:
     bad_date = paylake(repo, "run", "bronze", "--as-of", "2026-13-01")
     assert bad_date.returncode == 2 and "'2026-13-01' is not a date in YYYY-MM-DD form" in bad_date.stderr
     env = paylake(repo, "run", "bronze", "--as-of", AS_OF, "--env", "staging")
-    assert env.returncode == 2 and "no such environment; available: dev, local, prod" in env.stderr
+    assert env.returncode == 2 and "no such environment; available: dev, local, local-spark, prod" in env.stderr
     all_layers = paylake(repo, "run", "all", "--as-of", AS_OF, "--tables", "invoices", "--lake", str(tmp_path))
     assert all_layers.returncode == 2
     assert "--tables selects tables of one layer; name the layer instead of 'all'" in all_layers.stderr

@@ -92,6 +92,14 @@ def test_overwrite_replaces_data_and_schema(spark: SparkSession, store: TableSto
     assert content(store) == [(7, "g", D1)]
 
 
+def test_a_partition_column_anywhere_survives_repeated_replaces(spark: SparkSession, store: TableStore) -> None:
+    """Partitioned by a column that is not the last one, as silver's ``invoice_month`` is."""
+    for name in ("a", "b"):
+        store.overwrite(REF, frame(spark, (1, name, D1)), partition_by=["name"])
+    store.replace_where(REF, frame(spark, (2, "b", D2)), "name = 'b'")
+    assert content(store) == [(2, "b", D2)]
+
+
 def test_merge_counts_what_it_did_and_takes_a_new_column(spark: SparkSession, store: TableStore) -> None:
     spec = MergeSpec(predicate="t.id = s.id", update={"name": "s.name", "score": "s.score"})
     created = store.merge(REF, frame(spark, (1, "a", D1), (2, "b", D1)), MergeSpec(predicate="t.id = s.id"))

@@ -132,7 +132,7 @@ def test_table_name_must_match_its_path(metadata: Path) -> None:
 
 
 def test_unknown_environment_lists_the_available_ones(metadata: Path) -> None:
-    with pytest.raises(InvalidConfigError, match=r"no such environment; available: dev, local, prod"):
+    with pytest.raises(InvalidConfigError, match=r"no such environment; available: dev, local, local-spark, prod"):
         load_environment(LocalMetadataSource(metadata), "staging")
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
 
 from paylake.config.environment import Layer
 from paylake.errors import TableStoreError
@@ -72,8 +73,22 @@ class DeltaSparkStore(TableStore):
         writer.option("mergeSchema", "true").saveAsTable(self.full_name(ref))
 
     def overwrite(self, ref: TableRef, df: DataFrame, partition_by: Sequence[str] = ()) -> None:
+        """An existing table with the same partitioning is overwritten in place (a WRITE commit of data and schema,
+        as delta-rs does); otherwise the table is created or replaced with the new partitioning.
+
+        Not ``saveAsTable`` in overwrite mode on an existing table: that is a REPLACE TABLE, after which Delta
+        rewrites the table's catalog entry, and Spark's own catalog (the local engine's) then fails on a partition
+        column that is not the last one (`CatalogTable.partitionSchema`: assertion failed)."""
+        name = self.full_name(ref)
+        if self.exists(ref) and self._partition_columns(ref) == list(partition_by):
+            df.writeTo(name).option("overwriteSchema", "true").overwrite(F.lit(True))
+            return
         writer = df.write.format("delta").mode("overwrite").option("overwriteSchema", "true")
-        (writer.partitionBy(*partition_by) if partition_by else writer).saveAsTable(self.full_name(ref))
+        (writer.partitionBy(*partition_by) if partition_by else writer).saveAsTable(name)
+
+    def _partition_columns(self, ref: TableRef) -> list[str]:
+        detail = self.spark.sql(f"DESCRIBE DETAIL {self.full_name(ref)}").select("partitionColumns").first()
+        return list(detail[0]) if detail is not None else []
 
     def merge(
         self, ref: TableRef, source: DataFrame, spec: MergeSpec, partition_by: Sequence[str] = ()
