@@ -110,6 +110,15 @@ def test_run_all_on_the_sample_gives_the_same_output_and_tables_on_both_engines(
     assert stable_output(outputs["local-spark"]) == stable_output(outputs["local"])
     assert differences(lake_snapshot(tmp_path / "local"), lake_snapshot(tmp_path / "local-spark")) == []
 
+    # The operator's commands on the Spark + Delta lake: history through DESCRIBE HISTORY, the rest from its files.
+    lake = ["--env", "local-spark", "--lake", str(tmp_path / "local-spark")]
+    history = paylake(repo, "history", "bronze.invoices", *lake)
+    assert history.returncode == 0 and re.search(r"^\s+0\s+\S+ \S+\s+CREATE TABLE AS SELECT", history.stdout, re.M)
+    tiers = paylake(repo, "sql", "SELECT count(*) AS n FROM gold.customer_payment_metrics", "--format", "csv", *lake)
+    assert tiers.returncode == 0 and tiers.stdout.split() == ["n", "240"]
+    quarantine = paylake(repo, "quarantine", "invoices", *lake)
+    assert quarantine.returncode == 0 and "malformed_" in quarantine.stdout
+
 
 # The day-by-day sequence: five extract days of the sample, edited to hold what a feed really does.
 DAYS = [date(2026, 8, 23 + offset) for offset in range(5)]
