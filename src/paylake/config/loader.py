@@ -151,7 +151,7 @@ def load_environment(source: MetadataSource, name: str) -> EnvironmentConfig:
     except ValueError as exc:
         raise InvalidConfigError([ConfigIssue("--env", "", str(exc))]) from None
     relative = f"environments/{name}.yaml"
-    available = [Path(p).stem for p in source.list_files("environments")]
+    available = sorted(Path(p).stem for p in source.list_files("environments"))
     if relative not in source.list_files("environments"):
         raise InvalidConfigError(
             [ConfigIssue(source.display(relative), "", f"no such environment; available: {', '.join(available)}")]
