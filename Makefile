@@ -30,7 +30,7 @@ check-prereqs:
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[dev]'
+	$(PY) -m pip install --quiet -e '.[local,dev]'
 	@rm -f $(VENV)/.installed-* && touch $(STAMP)
 
 # The Delta Lake jars of the local Spark + Delta engine (--env local-spark), pinned in jars/pom.xml and fetched with

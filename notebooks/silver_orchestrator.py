@@ -6,8 +6,9 @@
 # MAGIC All logic lives in the `paylake` package; this notebook only reads its widgets and calls it.
 # MAGIC
 # MAGIC Widgets: `metadata_path` (workspace path or `s3://...`), `table_list` (`all` or a comma list),
-# MAGIC `environment`, `as_of` (YYYY-MM-DD, empty = today in the environment's time zone), and optional
-# MAGIC `landing_path` / `lake_path` overrides.
+# MAGIC `environment`, `as_of` (YYYY-MM-DD; empty = the day before the job run started, `run_started`, in the
+# MAGIC environment's time zone, the same for every task and retry of a run) and optional `landing_path` /
+# MAGIC `lake_path` overrides.
 
 # COMMAND ----------
 

@@ -11,7 +11,8 @@ import pytest
 from hypothesis import settings
 from pyspark.sql import SparkSession
 
-from paylake.bronze.scd2_writers import DuckDbScd2, Scd2Writer, SparkScd2
+from paylake.bronze.scd2_duckdb import DuckDbScd2
+from paylake.bronze.scd2_writers import Scd2Writer, SparkScd2
 from paylake.config.environment import LAYERS, LOCAL_SPARK_CATALOG, SparkConfig
 from paylake.lake.delta_rs import DeltaRsStore
 from paylake.lake.delta_spark import DeltaSparkStore

@@ -12,8 +12,12 @@ import uuid
 from collections.abc import Sequence
 from datetime import date
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from paylake.errors import InvalidConfigError, LakeLockedError, PaylakeError, UsageError
+
+if TYPE_CHECKING:
+    from paylake.runtime.context import PaylakeContext
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_BUSY = 0, 1, 2, 3
 
@@ -100,7 +104,13 @@ def build_parser() -> argparse.ArgumentParser:
     quarantine.add_argument("--examples", type=int, default=3, help="example rows per rule (3)")
     _paths(quarantine)
 
-    uc_sql = commands.add_parser("uc-sql", help="print Unity Catalog DDL: schemas, tables, PII masks, grants")
+    uc_sql = commands.add_parser(
+        "uc-sql", help="print the Unity Catalog set-up: catalog, schemas, tables, analyst views masking PII, grants"
+    )
+    uc_sql.add_argument(
+        "--job-principal",
+        help="the job's run-as identity to grant (default: databricks.job_principal)",
+    )
     _paths(uc_sql)
 
     generate = commands.add_parser("generate", help="write seeded synthetic landing feeds")
@@ -113,6 +123,16 @@ def build_parser() -> argparse.ArgumentParser:
     generate.add_argument("--seed", type=int, default=7)
     generate.add_argument("--out", default="landing", help="landing root to write into")
     return parser
+
+
+def _context(args: argparse.Namespace, local: bool = True) -> PaylakeContext:
+    """The run's context from the command's arguments; ``local`` commands refuse a Databricks environment."""
+    from paylake.runtime.context import PaylakeContext
+
+    context = PaylakeContext.create(args.env, args.metadata, args.landing, args.lake)
+    if local and context.environment.engine == "databricks":
+        _ = context.spark  # raises, saying where this command runs on Databricks
+    return context
 
 
 def _validate(args: argparse.Namespace) -> int:
@@ -137,9 +157,8 @@ def _run(args: argparse.Namespace) -> int:
     from paylake.lake.lock import LockOwner, lake_lock
     from paylake.orchestration.progress import Progress
     from paylake.orchestration.runner import LAYERS
-    from paylake.runtime.context import PaylakeContext
 
-    context = PaylakeContext.create(args.env, args.metadata, args.landing, args.lake)
+    context = _context(args)
     context.progress = Progress(sys.stderr)
     layers = list(LAYERS) if args.layer == "all" else [args.layer]
     if len(layers) > 1 and args.tables != "all":
@@ -169,9 +188,8 @@ def _run(args: argparse.Namespace) -> int:
 
 def _score(args: argparse.Namespace) -> int:
     from paylake.orchestration.scoring import explain, latest_data_date, score_account, scorecard_of, scores_table
-    from paylake.runtime.context import PaylakeContext
 
-    context = PaylakeContext.create(args.env, args.metadata, args.landing, args.lake)
+    context = _context(args)
     card = scorecard_of(scores_table(context.derived("gold")))
     as_of = args.as_of or latest_data_date(context.store)
     sys.stdout.write(explain(score_account(context, args.account_id, as_of), card) + "\n")
@@ -181,9 +199,8 @@ def _score(args: argparse.Namespace) -> int:
 def _backtest(args: argparse.Namespace) -> int:
     from paylake.lake.lock import LockOwner, lake_lock
     from paylake.orchestration.backtest import render_report, run_backtest
-    from paylake.runtime.context import PaylakeContext
 
-    context = PaylakeContext.create(args.env, args.metadata, args.landing, args.lake)
+    context = _context(args)
     run_id = uuid.uuid4().hex[:12]
     with lake_lock(context.lake_root, LockOwner.current(run_id, "paylake backtest")):
         report = run_backtest(context, args.start, args.end, args.horizon_days, args.step_days, run_id, args.challenger)
@@ -192,27 +209,19 @@ def _backtest(args: argparse.Namespace) -> int:
 
 
 def _history(args: argparse.Namespace) -> int:
-    from paylake.lake.versions import table_ref, versions
-    from paylake.runtime.context import PaylakeContext
+    from paylake.lake.versions import render_versions, table_ref, versions
 
-    context = PaylakeContext.create(args.env, args.metadata, args.landing, args.lake)
+    context = _context(args)
     ref = table_ref(args.table)
-    sys.stdout.write(
-        f"{'version':>8}  {'committed (UTC)':<20} {'operation':<14}{'rows added':>12}{'rows removed':>14}\n"
-    )
-    for v in versions(context.store, ref, args.limit):
-        when = v.timestamp.strftime("%Y-%m-%d %H:%M:%S") if v.timestamp else ""
-        added, removed = ("" if n is None else str(n) for n in (v.rows_added, v.rows_removed))
-        sys.stdout.write(f"{v.version:>8}  {when:<20} {v.operation:<14}{added:>12}{removed:>14}\n")
+    sys.stdout.write(render_versions(versions(context.store, ref, args.limit)) + "\n")
     return EXIT_OK
 
 
 def _rollback(args: argparse.Namespace) -> int:
     from paylake.lake.lock import LockOwner, lake_lock
     from paylake.lake.versions import rollback, table_ref
-    from paylake.runtime.context import PaylakeContext
 
-    context = PaylakeContext.create(args.env, args.metadata, args.landing, args.lake)
+    context = _context(args)
     ref = table_ref(args.table)
     with lake_lock(context.lake_root, LockOwner.current(uuid.uuid4().hex[:12], f"paylake rollback {ref}")):
         latest = rollback(context.store, ref, args.version)
@@ -222,22 +231,17 @@ def _rollback(args: argparse.Namespace) -> int:
 
 def _maintain(args: argparse.Namespace) -> int:
     from paylake.lake.lock import LockOwner, lake_lock
-    from paylake.orchestration.maintain import maintain
-    from paylake.runtime.context import PaylakeContext
+    from paylake.orchestration.maintain import maintain, render_maintenance
 
-    context = PaylakeContext.create(args.env, args.metadata, args.landing, args.lake)
+    context = _context(args)
     with lake_lock(context.lake_root, LockOwner.current(uuid.uuid4().hex[:12], "paylake maintain")):
         results = maintain(context, args.as_of, vacuum=not args.no_vacuum)
-    sys.stdout.write(f"{'table':<44}{'archived':>10}{'kept':>10}{'files vacuumed':>16}\n")
-    for r in results:
-        sys.stdout.write(f"{r.table:<44}{r.archived:>10}{r.kept:>10}{r.vacuumed_files:>16}\n")
+    sys.stdout.write(render_maintenance(results) + "\n")
     return EXIT_OK
 
 
 def _lake_root(args: argparse.Namespace) -> str:
-    from paylake.runtime.context import PaylakeContext
-
-    return PaylakeContext.create(args.env, args.metadata, args.landing, args.lake).lake_root
+    return _context(args).lake_root
 
 
 def _sql(args: argparse.Namespace) -> int:
@@ -286,15 +290,18 @@ def _quarantine(args: argparse.Namespace) -> int:
 
 def _uc_sql(args: argparse.Namespace) -> int:
     from paylake.lake.unity_catalog import lake_schemas, render, uc_statements
-    from paylake.runtime.context import PaylakeContext
+    from paylake.runtime.spark import local_spark
 
-    context = PaylakeContext.create(args.env, args.metadata, args.landing, args.lake)
+    context = _context(args, local=False)
     settings = context.environment.databricks
     if settings is None:
         raise UsageError(f"environment {context.environment.name!r} has no databricks: section (catalog, schemas)")
     layers = [context.derived("silver"), context.derived("gold")]
-    schemas, partitions = lake_schemas(context.spark, context.bronze, layers)
-    sys.stdout.write(render(uc_statements(settings, context.bronze, schemas, partitions), context.environment.name))
+    # Only the builders' output schemas are needed (no data is read), so a local session serves every environment.
+    spark = context.spark_session or local_spark(context.environment.spark, context.environment.timezone)
+    schemas, partitions = lake_schemas(spark, context.bronze, layers)
+    statements = uc_statements(settings, context.bronze, schemas, partitions, args.job_principal)
+    sys.stdout.write(render(statements, context.environment.name))
     return EXIT_OK
 
 

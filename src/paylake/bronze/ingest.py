@@ -27,7 +27,7 @@ from paylake.bronze.landing import (
     read_landing,
     typed_rows,
 )
-from paylake.bronze.scd2 import EFFECTIVE_FROM, EFFECTIVE_TO, ROW_HASH, Scd2Spec, row_hash
+from paylake.bronze.scd2 import EFFECTIVE_FROM, EFFECTIVE_TO, IS_CURRENT, ROW_HASH, Scd2Spec, row_hash
 from paylake.bronze.scd2_writers import Scd2Writer
 from paylake.config.bronze import BronzeTableConfig
 from paylake.config.quality import ForeignKeyRule
@@ -36,6 +36,7 @@ from paylake.faults import fault_point
 from paylake.lake.store import TableRef, TableStore, sql_literal
 from paylake.lineage import BATCH_ID, EXTRACT_DATE, INGESTED_AT, SOURCE_FILE, SOURCE_ROW
 from paylake.orchestration.results import TableResult
+from paylake.pii import refuse_masked
 from paylake.quality.gate import (
     ACCEPTED,
     FLAGS,
@@ -231,6 +232,7 @@ def ingest_table(
     landing: LandingZone,
     run: RunInfo,
     result: TableResult | None = None,
+    pii_readers_group: str | None = None,
 ) -> TableResult:
     """Load every pending landing file of one bronze table up to ``run.as_of`` as one batch.
 
@@ -242,8 +244,10 @@ def ingest_table(
         landing: where the files are.
         run: the run the batch belongs to.
         result: filled in as the batch goes, so counts survive a failure.
+        pii_readers_group: the group that sees PII unmasked, named when a PII column reads as masked.
 
     Raises:
+        MaskedPiiError: a PII column of the table's current rows reads as masked; nothing was written.
         IngestionError: a file cannot be taken as a whole (bad header, changed content, empty snapshot).
         DataQualityError: a file fell under ``min_pass_rate``; nothing was written to the target.
     """
@@ -266,6 +270,10 @@ def ingest_table(
     ingested_at = datetime.now(timezone.utc).replace(tzinfo=None)
     result.files, result.batch_id = len(files), batch_id
     logger.info("bronze.%s: batch %s with %d file(s)", config.table, batch_id, len(files))
+    target = TableRef("bronze", config.table)
+    pii = [c.name for c in config.columns if c.pii]
+    if pii and store.exists(target):  # before anything is written: a masked read must not reach the table
+        refuse_masked(store.read(target).where(F.col(IS_CURRENT)), pii, f"bronze.{config.table}", pii_readers_group)
 
     rows = typed_rows(read_landing(spark, files, config, landing.staging, layouts), config)
     rows = with_fk_lookups(rows, config.quality.rules, _references(store, config), EXTRACT_DATE)
@@ -297,7 +305,6 @@ def ingest_table(
         check_batch(config, files, counts)
         fault_point("after_quarantine", f"bronze.{config.table}")
 
-        target = TableRef("bronze", config.table)
         accepted = checked.where(F.col(ACCEPTED))
         presence = checked.select(*config.primary_key, EXTRACT_DATE).dropna() if spec.snapshot else None
         by_change = scd2.apply(

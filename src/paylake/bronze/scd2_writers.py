@@ -2,32 +2,26 @@
 
 Two writers hold one specification (:mod:`paylake.bronze.scd2`, tested on both): :class:`SparkScd2` computes the
 changes in Spark and MERGEs them through any :class:`~paylake.lake.store.TableStore` (Databricks, the local Spark +
-Delta engine, and delta-rs when chosen); :class:`DuckDbScd2` computes them in DuckDB straight from a delta-rs
-table's files (the embedded engine's default). The runtime picks one with the store, from the environment; ingestion
-only calls :meth:`Scd2Writer.apply`.
+Delta engine, and delta-rs when chosen); :class:`~paylake.bronze.scd2_duckdb.DuckDbScd2` computes them in DuckDB
+straight from a delta-rs table's files (the embedded engine's default; it lives with the DuckDB SQL, so Databricks,
+which has neither DuckDB nor delta-rs, never imports it). The runtime picks one with the store, from the environment;
+ingestion only calls :meth:`Scd2Writer.apply`.
 """
 
 from __future__ import annotations
 
 import logging
-import tempfile
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Iterator, Sequence
-from contextlib import nullcontext
+from collections.abc import Sequence
 from datetime import date
 
-import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.dataset as ds
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-from paylake.bronze import scd2_duckdb
-from paylake.bronze.scd2 import CHANGE, IS_CURRENT, ROW_HASH, Scd2Spec, latest_versions, scd2_changes, scd2_merge_spec
-from paylake.lake.delta_rs import DeltaRsStore, staged
+from paylake.bronze.scd2 import CHANGE, IS_CURRENT, Scd2Spec, latest_versions, scd2_changes, scd2_merge_spec
 from paylake.lake.store import TableRef, TableStore
-from paylake.lineage import EXTRACT_DATE, SOURCE_ROW
 
 logger = logging.getLogger(__name__)
 
@@ -118,83 +112,3 @@ class SparkScd2(Scd2Writer):
         # A column paylake added after the table was created (``_rescued_data``) is null in its older rows.
         added = {c: F.lit(None).cast(batch.schema[c].dataType) for c in spec.columns if c not in current.columns}
         return current.withColumns(added) if added else current
-
-
-class DuckDbScd2(Scd2Writer):
-    """DuckDB computes the changes from the delta-rs table's files (:mod:`paylake.bronze.scd2_duckdb`); delta-rs
-    appends new versions or MERGEs the rest. Reads the batch from ``batch_files`` when given."""
-
-    def __init__(self, store: DeltaRsStore) -> None:
-        self.store = store
-
-    def _write(
-        self,
-        target: TableRef,
-        batch: DataFrame,
-        spec: Scd2Spec,
-        presence: DataFrame | None,
-        applied_through: date | None,
-        partition_by: Sequence[str],
-        batch_files: ds.Dataset | None,
-    ) -> dict[str, int]:
-        hashed = batch.select(*spec.columns, ROW_HASH, EXTRACT_DATE, SOURCE_ROW)
-        timezone = batch.sparkSession.conf.get("spark.sql.session.timeZone") or "UTC"
-        started = time.perf_counter()
-        handed = nullcontext(batch_files) if batch_files is not None else staged(hashed)
-        with handed as rows, tempfile.TemporaryDirectory(prefix="paylake-changes-") as folder:
-            staged_at = time.perf_counter()
-            seen = presence.toArrow() if presence is not None else None  # snapshot keys and dates: small
-            if not self.store.exists(target):
-                inserted = self._create(target, rows, spec, seen, applied_through, timezone, partition_by)
-                logger.info(
-                    "%s: batch handed to DuckDB in %.2f s, new table's versions computed and written in %.2f s",
-                    target,
-                    staged_at - started,
-                    time.perf_counter() - staged_at,
-                )
-                return {"insert": inserted} if inserted else {}
-            existing = self.store.dataset(target)
-            changes = scd2_duckdb.write_scd2_changes(folder, rows, existing, spec, seen, applied_through, timezone)
-            computed_at = time.perf_counter()
-            kinds = changes.to_table(columns=[CHANGE]).column(CHANGE)
-            by_change = {str(v["values"]): int(v["counts"]) for v in pc.value_counts(kinds).to_pylist()}
-            merged = pa.schema([f for f in changes.schema if f.name != CHANGE])  # the scan leaves _change out
-            rows = ds.dataset(changes.files, format="parquet", schema=merged)
-            if set(by_change) <= {"insert"}:
-                # New versions never match the MERGE predicate (scd2_merge_spec): appending them writes the same
-                # rows without scanning and rewriting the table's files.
-                self.store.append_arrow(target, rows, partition_by)
-            else:
-                self.store.merge_arrow(target, rows, scd2_merge_spec(spec, partition_by), partition_by)
-        logger.info(
-            "%s: batch handed to DuckDB in %.2f s, changes computed in %.2f s, merged in %.2f s",
-            target,
-            staged_at - started,
-            computed_at - staged_at,
-            time.perf_counter() - computed_at,
-        )
-        return by_change
-
-    def _create(
-        self,
-        target: TableRef,
-        rows: ds.Dataset,
-        spec: Scd2Spec,
-        seen: pa.Table | None,
-        applied_through: date | None,
-        timezone: str,
-        partition_by: Sequence[str],
-    ) -> int:
-        """Create ``target`` from its first batch: every change is a new version, streamed from DuckDB into the
-        writer (no change file in between). Returns the number of versions written."""
-        written = 0
-        with scd2_duckdb.stream_new_versions(rows, spec, seen, applied_through, timezone) as versions:
-
-            def counted() -> Iterator[pa.RecordBatch]:
-                nonlocal written
-                for part in versions:
-                    written += part.num_rows
-                    yield part
-
-            self.store.append_arrow(target, pa.RecordBatchReader.from_batches(versions.schema, counted()), partition_by)
-        return written

@@ -1,15 +1,20 @@
-"""Unity Catalog DDL for an environment: schemas, tables, column masks on PII and grants for analysts.
+"""Unity Catalog set-up of an environment: catalog, schemas, tables, analyst views that mask PII, and grants.
 
-Bronze schemas follow from the YAML (declared columns, lineage and SCD2 columns); silver schemas are what the
-builders return, found by running each builder on empty inputs (no data is read). Columns marked ``pii: true``
-in bronze, and any silver column of the same name, get a column mask: members of the PII readers group see the
-value, everybody else (the analysts) sees ``****`` (strings) or null.
+Bronze schemas follow from the YAML (declared columns, lineage and SCD2 columns); silver and gold schemas are what
+the builders return, found by running each builder on empty inputs (no data is read).
+
+PII is masked on analyst-facing views, never on the tables the job writes: a column mask applies to every
+principal, so a job identity outside the PII group would read ``****`` from bronze and MERGE it back for good; and
+Delta refuses DESCRIBE HISTORY and time travel (``history``, ``rollback``) on tables with per-table masks. So the
+job reads and writes plain tables, and analysts are granted only the schema of views, where each column marked
+``pii: true`` in bronze (and any silver or gold column of that name) shows its value to members of the PII readers
+group and ``****`` (strings) or null to everybody else.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import date
 
 from pyspark.sql import SparkSession
@@ -23,6 +28,7 @@ from paylake.config.environment import DatabricksConfig, Layer
 from paylake.config.loader import LAYER_ORDER, BronzeMetadata, DerivedMetadata
 from paylake.lineage import BATCH_ID, EXTRACT_DATE, INGESTED_AT, SOURCE_FILE, SOURCE_ROW
 from paylake.orchestration.dependencies import dependency_order
+from paylake.pii import masked_value
 from paylake.quality.gate import FLAGS
 
 Schema = list[tuple[str, str]]  # (column, Spark SQL type)
@@ -109,8 +115,17 @@ def _quote(text: str) -> str:
     return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
 
 
-def _mask_function(catalog: str, settings: DatabricksConfig, kind: str) -> str:
-    return f"`{catalog}`.`{settings.schemas['ops']}`.`paylake_mask_{re.sub(r'[^a-z0-9]+', '_', kind).strip('_')}`"
+@dataclass(frozen=True)
+class Statement:
+    """One set-up statement. ``unity_catalog_only`` marks Unity Catalog's own statements (CREATE CATALOG, GRANT),
+    which a local Spark + Delta session cannot run; the rest run on both."""
+
+    sql: str
+    unity_catalog_only: bool = False
+
+
+def _principal(name: str) -> str:
+    return f"`{name}`"
 
 
 def uc_statements(
@@ -118,54 +133,93 @@ def uc_statements(
     bronze: BronzeMetadata,
     derived: Mapping[str, Schema],
     partitions: Mapping[str, Sequence[str]],
-) -> list[str]:
-    """Every statement, in the order to run them: schemas, mask functions, tables, masks, grants."""
-    catalog, schemas = settings.catalog, settings.schemas
+    job_principal: str | None = None,
+) -> list[Statement]:
+    """Every statement, in the order to run them, each idempotent: catalog, schemas, tables, analyst views, grants.
 
-    def name(layer: Layer, table: str) -> str:
-        return f"`{catalog}`.`{schemas[layer]}`.`{table}`"
+    ``job_principal`` (default: ``settings.job_principal``) is granted what the pipeline needs; without one, only
+    the groups are granted (the set-up task passes the identity it runs as).
 
-    tables: dict[str, tuple[Schema, Sequence[str], Mapping[str, str]]] = {}
+    Raises:
+        ValueError: two layers hold a table of the same name (their analyst views would collide).
+    """
+    catalog, schemas, analytics = settings.catalog, settings.schemas, settings.analyst_schema
+    job_principal = job_principal or settings.job_principal
+
+    def name(schema: str, table: str) -> str:
+        return f"`{catalog}`.`{schema}`.`{table}`"
+
+    tables: dict[tuple[Layer, str], tuple[Schema, Sequence[str], Mapping[str, str]]] = {}
     for table, config in sorted(bronze.tables.items()):
         comments = {c.name: c.description for c in config.columns if c.description}
-        tables[name("bronze", table)] = (bronze_schema(config), config.partition_by, comments)
-        tables[name("bronze", f"{table}_quarantine")] = (quarantine_schema(config), (), {})
+        tables["bronze", table] = (bronze_schema(config), config.partition_by, comments)
+        tables["bronze", f"{table}_quarantine"] = (quarantine_schema(config), (), {})
     for full, schema in sorted(derived.items(), key=lambda item: (LAYER_ORDER.index(item[0].split(".")[0]), item[0])):
         derived_layer, table = full.split(".", 1)
-        tables[name(derived_layer, table)] = (schema, partitions.get(full, ()), {})  # type: ignore[arg-type]
+        tables[derived_layer, table] = (schema, partitions.get(full, ()), {})  # type: ignore[index]
     pii = {c.name for config in bronze.tables.values() for c in config.columns if c.pii}
+    seen: dict[str, Layer] = {}
+    for layer, table in tables:
+        if table in seen:
+            raise ValueError(
+                f"{seen[table]}.{table} and {layer}.{table} would share the analyst view {analytics}.{table}"
+            )
+        seen[table] = layer
 
-    statements = [f"CREATE SCHEMA IF NOT EXISTS `{catalog}`.`{schemas[layer]}`" for layer in schemas]
-    masked = [
-        (table, column, kind) for table, (schema, _, _) in tables.items() for column, kind in schema if column in pii
-    ]
-    for kind in sorted({kind for _, _, kind in masked}):
-        hidden = "'****'" if kind == "string" else f"CAST(NULL AS {kind.upper()})"
-        statements.append(
-            f"CREATE OR REPLACE FUNCTION {_mask_function(catalog, settings, kind)}(value {kind.upper()}) "
-            f"RETURNS {kind.upper()} RETURN CASE WHEN is_account_group_member({_quote(settings.pii_readers_group)}) "
-            f"THEN value ELSE {hidden} END"
-        )
-    for table, (schema, partition_columns, notes) in tables.items():
+    location = f" MANAGED LOCATION {_quote(settings.managed_location)}" if settings.managed_location else ""
+    statements = [Statement(f"CREATE CATALOG IF NOT EXISTS `{catalog}`{location}", unity_catalog_only=True)]
+    statements += [Statement(f"CREATE SCHEMA IF NOT EXISTS `{catalog}`.`{s}`") for s in [*schemas.values(), analytics]]
+    for (layer, table), (schema, partition_columns, notes) in tables.items():
         columns = ",\n  ".join(
-            f"`{column}` {kind.upper()}" + (f" COMMENT {_quote(notes[column])}" if column in notes else "")
+            f"`{column}` {kind}" + (f" COMMENT {_quote(notes[column])}" if column in notes else "")
             for column, kind in schema
         )
         partitioned = (
             f"\nPARTITIONED BY ({', '.join(f'`{c}`' for c in partition_columns)})" if partition_columns else ""
         )
-        statements.append(f"CREATE TABLE IF NOT EXISTS {table} (\n  {columns}\n)\nUSING DELTA{partitioned}")
-    for table, column, kind in masked:
-        function = _mask_function(catalog, settings, kind)
-        statements.append(f"ALTER TABLE {table} ALTER COLUMN `{column}` SET MASK {function}")
-    analysts = f"`{settings.analysts_group}`"
-    statements.append(f"GRANT USE CATALOG ON CATALOG `{catalog}` TO {analysts}")
-    for layer in ("bronze", "silver", "gold"):
-        statements.append(f"GRANT USE SCHEMA, SELECT ON SCHEMA `{catalog}`.`{schemas[layer]}` TO {analysts}")
+        statements.append(
+            Statement(
+                f"CREATE TABLE IF NOT EXISTS {name(schemas[layer], table)} (\n  {columns}\n)\nUSING DELTA{partitioned}"
+            )
+        )
+    for (layer, table), (schema, _, _) in tables.items():
+        query = analyst_view_query(name(schemas[layer], table), schema, pii, settings.pii_readers_group)
+        statements.append(Statement(f"CREATE OR REPLACE VIEW {name(analytics, table)} AS\n{query}"))
+
+    def grant(privileges: str, securable: str, principal: str) -> Statement:
+        return Statement(f"GRANT {privileges} ON {securable} TO {_principal(principal)}", unity_catalog_only=True)
+
+    if job_principal:
+        statements.append(grant("USE CATALOG, CREATE SCHEMA", f"CATALOG `{catalog}`", job_principal))
+        for schema_name in [*schemas.values(), analytics]:
+            statements.append(
+                grant("USE SCHEMA, CREATE TABLE, SELECT, MODIFY", f"SCHEMA `{catalog}`.`{schema_name}`", job_principal)
+            )
+        if settings.landing_external_location:
+            location_name = f"EXTERNAL LOCATION `{settings.landing_external_location}`"
+            statements.append(grant("READ FILES", location_name, job_principal))
+    for group in (settings.analysts_group, settings.pii_readers_group):
+        statements.append(grant("USE CATALOG", f"CATALOG `{catalog}`", group))
+        statements.append(grant("USE SCHEMA, SELECT", f"SCHEMA `{catalog}`.`{analytics}`", group))
     return statements
 
 
-def render(statements: Sequence[str], environment: str) -> str:
+def analyst_view_query(table: str, schema: Schema, pii: set[str], pii_readers_group: str) -> str:
+    """The SELECT of a table's analyst view: every column, PII ones shown only to ``pii_readers_group``."""
+    member = f"is_account_group_member({_quote(pii_readers_group)})"
+    columns = [
+        f"CASE WHEN {member} THEN `{column}` ELSE {masked_value(kind)} END AS `{column}`"
+        if column in pii
+        else f"`{column}`"
+        for column, kind in schema
+    ]
+    return "SELECT\n  " + ",\n  ".join(columns) + f"\nFROM {table}"
+
+
+def render(statements: Sequence[Statement], environment: str) -> str:
     """A SQL script: a header naming the environment, then one statement per block, each ending in ``;``."""
-    header = f"-- paylake Unity Catalog set-up for environment {environment}; generated by `paylake uc-sql`"
-    return "\n\n".join([header, *[f"{statement};" for statement in statements]]) + "\n"
+    header = (
+        f"-- paylake Unity Catalog set-up for environment {environment}; generated by `paylake uc-sql`.\n"
+        "-- Every statement is idempotent; the job's set-up task runs the same statements before each run."
+    )
+    return "\n\n".join([header, *[f"{statement.sql};" for statement in statements]]) + "\n"

@@ -94,3 +94,13 @@ def rollback(store: TableStore, ref: TableRef, version: int) -> int:
         raise UsageError(f"{ref} is already at version {version}")
     store.restore(ref, version)
     return versions(store, ref, limit=1)[0].version
+
+
+def render_versions(found: list[Version]) -> str:
+    """A table's versions as a text table, newest first (``paylake history`` and the table_versions notebook)."""
+    lines = [f"{'version':>8}  {'committed (UTC)':<20} {'operation':<14}{'rows added':>12}{'rows removed':>14}"]
+    for v in found:
+        when = v.timestamp.strftime("%Y-%m-%d %H:%M:%S") if v.timestamp else ""
+        added, removed = ("" if n is None else str(n) for n in (v.rows_added, v.rows_removed))
+        lines.append(f"{v.version:>8}  {when:<20} {v.operation:<14}{added:>12}{removed:>14}")
+    return "\n".join(lines)

@@ -76,3 +76,10 @@ def maintain(context: PaylakeContext, as_of: date, vacuum: bool = True) -> list[
             result = results.setdefault(str(ref), MaintainResult(str(ref)))
             result.vacuumed_files = context.store.vacuum(ref, hours)
     return list(results.values())
+
+
+def render_maintenance(results: list[MaintainResult]) -> str:
+    """What ``maintain`` did per table, as a text table."""
+    lines = [f"{'table':<44}{'archived':>10}{'kept':>10}{'files vacuumed':>16}"]
+    lines += [f"{r.table:<44}{r.archived:>10}{r.kept:>10}{r.vacuumed_files:>16}" for r in results]
+    return "\n".join(lines)

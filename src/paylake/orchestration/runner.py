@@ -71,7 +71,9 @@ TableRunner = Callable[[PaylakeContext, str, RunInfo, TableResult], TableResult]
 
 def _run_bronze_table(context: PaylakeContext, table: str, run: RunInfo, result: TableResult) -> TableResult:
     config = context.bronze.tables[table]
-    return ingest_table(context.spark, context.store, context.scd2, config, context.landing, run, result)
+    databricks = context.environment.databricks
+    readers = databricks.pii_readers_group if databricks else None
+    return ingest_table(context.spark, context.store, context.scd2, config, context.landing, run, result, readers)
 
 
 def run_layer(

@@ -11,7 +11,7 @@ from pathlib import Path
 from pyspark.sql import SparkSession
 
 from paylake.bronze.landing import LandingZone
-from paylake.bronze.scd2_writers import DuckDbScd2, Scd2Writer, SparkScd2
+from paylake.bronze.scd2_writers import Scd2Writer, SparkScd2
 from paylake.builders import DerivedLayer
 from paylake.config.environment import Engine, EnvironmentConfig
 from paylake.config.loader import (
@@ -23,8 +23,8 @@ from paylake.config.loader import (
     load_environment,
     open_source,
 )
+from paylake.errors import UsageError
 from paylake.io.objects import open_objects
-from paylake.lake.delta_rs import DeltaRsStore
 from paylake.lake.delta_spark import DeltaSparkStore
 from paylake.lake.store import TableStore
 from paylake.observability.cloudwatch import CloudWatch, Secrets
@@ -43,13 +43,18 @@ class Lake:
 
 
 def _embedded(context: PaylakeContext) -> Lake:
+    # delta-rs and DuckDB are the `local` extra's packages; a Databricks cluster has neither and never gets here.
+    from paylake.bronze.scd2_duckdb import DuckDbScd2
+    from paylake.lake.delta_rs import DeltaRsStore
+
     store = DeltaRsStore(lambda: context.spark, context.lake_root)
     return Lake(store, DuckDbScd2(store) if context.environment.scd2_engine == "duckdb" else SparkScd2(store))
 
 
 def _spark_delta(context: PaylakeContext) -> Lake:
     names = context.environment.catalog_names
-    attach_local_catalog(context.spark, names.catalog, names.schemas, context.lake_root)
+    schemas = {**names.schemas, "analytics": names.analyst_schema}
+    attach_local_catalog(context.spark, names.catalog, schemas, context.lake_root)
     store = DeltaSparkStore(context.spark, names.catalog, names.schemas)
     return Lake(store, SparkScd2(store))
 
@@ -106,16 +111,30 @@ class PaylakeContext:
             environment=environment,
             metadata=source,
             landing_root=str(landing_root or environment.landing_root),
-            lake_root=str(lake_root or environment.lake_root),
+            lake_root=str(lake_root or environment.lake_root or ""),
             spark_session=spark,
             secrets=secrets or EnvSecrets(),
         )
 
     @cached_property
     def spark(self) -> SparkSession:
-        """The SparkSession: the injected one, or a local one started on first use."""
+        """The SparkSession: the injected one, or a local one started on first use.
+
+        Raises:
+            UsageError: the environment runs on Databricks and no session was handed over (a local session has
+                neither its catalog nor its credentials).
+        """
+        if self.spark_session is not None:
+            return self.spark_session
+        if self.environment.engine == "databricks":
+            raise UsageError(
+                f"environment {self.environment.name!r} runs on Databricks (engine databricks): its tables are in "
+                f"Unity Catalog, which a local Spark session cannot reach. Run it there: the job paylake-daily "
+                f"(run), paylake-maintenance (maintain), paylake-backtest (backtest), or the notebook "
+                f"notebooks/table_versions.py (history, rollback); see README, 'First deployment'"
+            )
         delta = self.environment.engine == "spark-delta"
-        return self.spark_session or local_spark(self.environment.spark, self.environment.timezone, delta=delta)
+        return local_spark(self.environment.spark, self.environment.timezone, delta=delta)
 
     @cached_property
     def landing(self) -> LandingZone:

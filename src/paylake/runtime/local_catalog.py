@@ -16,7 +16,6 @@ from pathlib import Path
 
 from pyspark.sql import SparkSession
 
-from paylake.config.environment import Layer
 from paylake.errors import UsageError
 
 logger = logging.getLogger(__name__)
@@ -33,8 +32,9 @@ def _schema_location(spark: SparkSession, schema: str) -> str:
     return described.get("location", "").removeprefix("file:")
 
 
-def attach_local_catalog(spark: SparkSession, catalog: str, schemas: Mapping[Layer, str], lake_root: str) -> None:
-    """Create each layer's schema at ``<lake_root>/<layer>`` if missing and register the Delta tables found there.
+def attach_local_catalog(spark: SparkSession, catalog: str, schemas: Mapping[str, str], lake_root: str) -> None:
+    """Create each schema at ``<lake_root>/<key>`` (a layer, or ``analytics`` for the analyst views) if missing and
+    register the Delta tables found there.
 
     Raises:
         UsageError: a schema of this session already belongs to another lake (one lake per session).

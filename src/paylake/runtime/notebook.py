@@ -1,15 +1,22 @@
-"""The Databricks side of the runtime: notebook widgets in, a layer run out.
+"""The Databricks side of the runtime: notebook widgets in, a run out.
 
-Orchestrator notebooks call :func:`define_widgets` and :func:`run_layer`, nothing else, so a notebook holds no
-logic and the CLI and the notebooks run the same code. On Databricks, Spark comes from the runtime, secrets from
+Notebooks call :func:`define_widgets` and one ``run_*`` function, nothing else, so a notebook holds no logic and the
+CLI and the notebooks run the same code. On Databricks, Spark comes from the runtime, secrets from
 ``dbutils.secrets`` and tables are Unity Catalog tables written with native Delta (the environment's
 ``engine: databricks``); the CLI side builds the same :class:`PaylakeContext` from arguments instead.
+
+**One business date per job run.** A job passes ``as_of`` (empty unless MWAA or a person sets it) and
+``run_started`` (``{{job.start_time.iso_datetime}}``, the start of the job run in UTC) to every task. An empty
+``as_of`` means the day before the run started, in the environment's time zone: the feeds of a day land
+overnight, which is also the date MWAA passes (``{{ ds }}`` of a daily 06:00 schedule). Every task and every
+retry of one run sees the same start, so bronze, silver and gold always agree, even across midnight.
 """
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta, timezone
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -17,56 +24,96 @@ from pyspark.sql import SparkSession
 
 from paylake.errors import UsageError
 from paylake.orchestration.runner import LAYERS, LayerRun
+from paylake.orchestration.setup import SetupResult, set_up
 from paylake.runtime.context import PaylakeContext
 from paylake.runtime.secrets import DbutilsSecrets
 
-# Widget -> default. Empty landing_path/lake_path mean the environment's; an empty as_of means today in the
-# environment's time zone (the only place paylake reads the clock for a business date).
-WIDGETS = {
-    "metadata_path": "metadata",
-    "table_list": "all",
-    "environment": "dev",
-    "as_of": "",
-    "landing_path": "",
-    "lake_path": "",
+_WHERE = {"metadata_path": "metadata", "environment": "dev", "landing_path": "", "lake_path": ""}
+_WHEN = {"as_of": "", "run_started": ""}
+# Notebook -> widget -> default. Empty landing_path/lake_path mean the environment's.
+WIDGETS: dict[str, dict[str, str]] = {
+    "layer": {**_WHERE, **_WHEN, "table_list": "all"},
+    "setup": {**_WHERE, "job_principal": ""},
+    "maintenance": {**_WHERE, **_WHEN, "vacuum": "true"},
+    "backtest": {**_WHERE, "start": "", "end": "", "horizon_days": "60", "step_days": "7", "challenger": "false"},
+    "table_versions": {**_WHERE, "table": "", "to_version": "", "limit": "20"},
 }
 
 
 @dataclass(frozen=True)
-class NotebookArgs:
-    """The widget values of one notebook run."""
+class Widgets:
+    """The widget values of one notebook run, by name."""
 
-    metadata_path: str
-    table_list: str
-    environment: str
-    as_of: str
-    landing_path: str
-    lake_path: str
+    kind: str
+    values: dict[str, str]
+
+    def __getitem__(self, name: str) -> str:
+        return self.values[name]
+
+    def integer(self, name: str) -> int:
+        try:
+            return int(self.values[name])
+        except ValueError:
+            raise UsageError(f"widget {name}: {self.values[name]!r} is not a whole number") from None
+
+    def day(self, name: str) -> date:
+        try:
+            return date.fromisoformat(self.values[name])
+        except ValueError:
+            raise UsageError(f"widget {name}: {self.values[name]!r} is not a date in YYYY-MM-DD form") from None
+
+    def flag(self, name: str) -> bool:
+        value = self.values[name].lower()
+        if value not in ("true", "false"):
+            raise UsageError(f"widget {name}: {self.values[name]!r} is neither true nor false")
+        return value == "true"
 
 
-def define_widgets(dbutils: Any) -> None:
-    """Create the orchestrator widgets with their defaults (job parameters override them)."""
-    for name, default in WIDGETS.items():
+def define_widgets(dbutils: Any, kind: str = "layer") -> None:
+    """Create the widgets of a ``kind`` of notebook with their defaults (job parameters override them)."""
+    for name, default in WIDGETS[kind].items():
         dbutils.widgets.text(name, default)
 
 
-def notebook_args(dbutils: Any) -> NotebookArgs:
-    """Read every widget."""
-    return NotebookArgs(**{name: str(dbutils.widgets.get(name)).strip() for name in WIDGETS})
+def read_widgets(dbutils: Any, kind: str = "layer") -> Widgets:
+    """Read every widget of a ``kind`` of notebook."""
+    return Widgets(kind, {name: str(dbutils.widgets.get(name)).strip() for name in WIDGETS[kind]})
 
 
-def business_date(text: str, timezone: str) -> date:
-    """The ``as_of`` widget as a date; empty means today in ``timezone``.
+def business_date(as_of: str, run_started: str, timezone_name: str) -> date:
+    """The run's business date: ``as_of`` if given, else the day before ``run_started`` (an ISO date-time, UTC
+    unless it says otherwise) in ``timezone_name``.
 
     Raises:
-        UsageError: not a YYYY-MM-DD date.
+        UsageError: a malformed value, or neither value (outside a job, give ``as_of``).
     """
-    if not text:
-        return datetime.now(ZoneInfo(timezone)).date()
+    if as_of:
+        try:
+            return date.fromisoformat(as_of)
+        except ValueError:
+            raise UsageError(f"widget as_of: {as_of!r} is not a date in YYYY-MM-DD form") from None
+    if not run_started:
+        raise UsageError(
+            "widget as_of is empty and no run_started was passed: outside a job run, set as_of (YYYY-MM-DD)"
+        )
     try:
-        return date.fromisoformat(text)
+        started = datetime.fromisoformat(run_started.replace("Z", "+00:00"))
     except ValueError:
-        raise UsageError(f"widget as_of: {text!r} is not a date in YYYY-MM-DD form") from None
+        raise UsageError(f"widget run_started: {run_started!r} is not an ISO date-time") from None
+    if started.tzinfo is None:
+        started = started.replace(tzinfo=timezone.utc)
+    return started.astimezone(ZoneInfo(timezone_name)).date() - timedelta(days=1)
+
+
+def _context(widgets: Widgets, dbutils: Any, spark: SparkSession) -> PaylakeContext:
+    return PaylakeContext.create(
+        widgets["environment"],
+        widgets["metadata_path"],
+        widgets["landing_path"] or None,
+        widgets["lake_path"] or None,
+        spark=spark,
+        secrets=DbutilsSecrets(dbutils),
+    )
 
 
 def run_layer(layer: str, dbutils: Any, spark: SparkSession) -> LayerRun:
@@ -78,14 +125,56 @@ def run_layer(layer: str, dbutils: Any, spark: SparkSession) -> LayerRun:
     """
     if layer not in LAYERS:
         raise UsageError(f"unknown layer {layer!r}; available: {', '.join(LAYERS)}")
-    args = notebook_args(dbutils)
-    context = PaylakeContext.create(
-        args.environment,
-        args.metadata_path,
-        args.landing_path or None,
-        args.lake_path or None,
-        spark=spark,
-        secrets=DbutilsSecrets(dbutils),
+    widgets = read_widgets(dbutils)
+    context = _context(widgets, dbutils, spark)
+    as_of = business_date(widgets["as_of"], widgets["run_started"], context.environment.timezone)
+    return LAYERS[layer](context, widgets["table_list"], as_of, None)
+
+
+def run_setup(dbutils: Any, spark: SparkSession) -> SetupResult:
+    """The Unity Catalog set-up (:func:`paylake.orchestration.setup.set_up`)."""
+    widgets = read_widgets(dbutils, "setup")
+    return set_up(_context(widgets, dbutils, spark), widgets["job_principal"] or None)
+
+
+def run_maintenance(dbutils: Any, spark: SparkSession) -> str:
+    """Archive SCD2 versions past retention and vacuum (``paylake maintain``); returns the report."""
+    from paylake.orchestration.maintain import maintain, render_maintenance
+
+    widgets = read_widgets(dbutils, "maintenance")
+    context = _context(widgets, dbutils, spark)
+    as_of = business_date(widgets["as_of"], widgets["run_started"], context.environment.timezone)
+    return render_maintenance(maintain(context, as_of, vacuum=widgets.flag("vacuum")))
+
+
+def run_backtest(dbutils: Any, spark: SparkSession) -> str:
+    """Backtest the risk score (``paylake backtest``); returns the report."""
+    from paylake.orchestration.backtest import render_report
+    from paylake.orchestration.backtest import run_backtest as backtest
+
+    widgets = read_widgets(dbutils, "backtest")
+    context = _context(widgets, dbutils, spark)
+    report = backtest(
+        context,
+        widgets.day("start"),
+        widgets.day("end"),
+        widgets.integer("horizon_days"),
+        widgets.integer("step_days"),
+        uuid.uuid4().hex[:12],
+        widgets.flag("challenger"),
     )
-    as_of = business_date(args.as_of, context.environment.timezone)
-    return LAYERS[layer](context, args.table_list, as_of, None)
+    return render_report(report)
+
+
+def run_table_versions(dbutils: Any, spark: SparkSession) -> str:
+    """A table's versions (``paylake history``), or with ``to_version`` its restore (``paylake rollback``)."""
+    from paylake.lake.versions import render_versions, rollback, table_ref, versions
+
+    widgets = read_widgets(dbutils, "table_versions")
+    context = _context(widgets, dbutils, spark)
+    ref = table_ref(widgets["table"])
+    if widgets["to_version"]:
+        version = widgets.integer("to_version")
+        latest = rollback(context.store, ref, version)
+        return f"restored {ref} to version {version} (the restore is version {latest})"
+    return render_versions(versions(context.store, ref, widgets.integer("limit")))
