@@ -1,10 +1,12 @@
 """MWAA DAG: run the paylake_daily Databricks job (bronze -> silver -> gold) once per business date.
 
 The job is deployed by the Databricks Asset Bundle (``databricks.yml``) with its own schedule paused; this DAG is
-its only trigger. Each run passes the DAG run's logical date as the notebooks' ``as_of`` widget, so a backfill
-of a past date recomputes that date. Set the Airflow Variable ``paylake_job_name`` to target another
-deployment (the bundle names the job ``paylake-daily-<target>``) and the connection ``databricks_default`` to
-the workspace.
+its only trigger. Each run passes the DAG run's logical date as the job parameter ``as_of`` (the job hands it to
+every task), so a backfill of a past date recomputes that date; for this daily schedule it is the day before the
+run, the same date a manual "Run now" with an empty ``as_of`` computes. Set the connection ``databricks_default``
+to the workspace, with a token of the orchestrator's service principal (the bundle grants it CAN_MANAGE_RUN on the
+production job), and the Airflow Variable ``paylake_job_name`` to target another deployment: the bundle names the
+job ``paylake-daily-<target>``, and in development mode ``[dev <user>] paylake-daily-dev``.
 """
 
 from __future__ import annotations
@@ -33,6 +35,6 @@ with DAG(
         task_id="run_paylake_daily",
         databricks_conn_id="databricks_default",
         job_name="{{ var.value.get('paylake_job_name', 'paylake-daily-prod') }}",
-        notebook_params={"as_of": "{{ ds }}"},
+        job_parameters={"as_of": "{{ ds }}"},  # a job with job parameters takes no notebook_params
         wait_for_termination=True,
     )

@@ -73,8 +73,9 @@ def test_the_dag_imports_and_runs_one_job_per_day(dag: dict[str, Any]) -> None:
 
 def test_the_dag_passes_the_logical_date_to_the_bundles_job(dag: dict[str, Any], repo: Path) -> None:
     (task,) = dag["tasks"]
-    assert task["json"]["notebook_params"] == {"as_of": "{{ ds }}"}
-    assert set(task["json"]["notebook_params"]) <= set(WIDGETS)
+    assert task["json"]["job_parameters"] == {"as_of": "{{ ds }}"} and "notebook_params" not in task["json"]
     bundle = yaml.safe_load((repo / "databricks.yml").read_text())
+    job_parameters = {p["name"] for p in bundle["resources"]["jobs"]["paylake_daily"]["parameters"]}
+    assert set(task["json"]["job_parameters"]) <= job_parameters & set(WIDGETS["layer"])
     job_name = bundle["resources"]["jobs"]["paylake_daily"]["name"].replace("${bundle.target}", "prod")
     assert task["json"]["job_name"] == f"{{{{ var.value.get('paylake_job_name', '{job_name}') }}}}"

@@ -65,7 +65,7 @@ def set_up(context: PaylakeContext, job_principal: str | None = None) -> SetupRe
     _ = context.lake  # the local engine attaches its catalog here
     derived = [context.derived("silver"), context.derived("gold")]
     schemas, partitions = lake_schemas(spark, context.bronze, derived)
-    principal = job_principal or settings.job_principal or str(spark.sql("SELECT current_user()").first()[0])
+    principal = job_principal or settings.job_principal or str(spark.sql("SELECT current_user()").collect()[0][0])
     statements = uc_statements(settings, context.bronze, schemas, partitions, principal)
     unity_catalog = environment.engine == "databricks"
     if not unity_catalog:

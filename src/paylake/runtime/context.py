@@ -53,7 +53,7 @@ def _embedded(context: PaylakeContext) -> Lake:
 
 def _spark_delta(context: PaylakeContext) -> Lake:
     names = context.environment.catalog_names
-    schemas = {**names.schemas, "analytics": names.analyst_schema}
+    schemas = {str(layer): name for layer, name in names.schemas.items()} | {"analytics": names.analyst_schema}
     attach_local_catalog(context.spark, names.catalog, schemas, context.lake_root)
     store = DeltaSparkStore(context.spark, names.catalog, names.schemas)
     return Lake(store, SparkScd2(store))
