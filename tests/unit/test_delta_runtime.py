@@ -61,5 +61,11 @@ def test_each_engine_has_its_scd2_writer_and_catalog() -> None:
         environment(engine="spark-delta", scd2="duckdb")
     with pytest.raises(ValidationError, match="engine spark-delta keeps its tables in 'spark_catalog'"):
         environment(engine="spark-delta", databricks={"catalog": "paylake_dev"})
-    with pytest.raises(ValueError, match="has no databricks: section"):
-        _ = environment(engine="databricks").catalog_names
+    with pytest.raises(ValidationError, match="lake_root: engine databricks keeps its tables in Unity Catalog"):
+        environment(engine="databricks", databricks={"catalog": "paylake_dev"})
+    with pytest.raises(ValidationError, match="databricks: engine databricks needs the catalog and schemas"):
+        environment(engine="databricks", lake_root=None)
+    with pytest.raises(ValidationError, match="lake_root: engine spark-delta needs a folder for its tables"):
+        environment(engine="spark-delta", lake_root=None)
+    with pytest.raises(ValidationError, match="analyst_schema: 'gold' is already the schema of a layer"):
+        environment(engine="databricks", lake_root=None, databricks={"catalog": "c", "analyst_schema": "gold"})

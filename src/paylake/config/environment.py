@@ -137,8 +137,4 @@ class EnvironmentConfig(StrictModel):
     @property
     def catalog_names(self) -> DatabricksConfig:
         """Catalog and schema names of the Spark engines (``spark_catalog`` and the layers' own names locally)."""
-        if self.databricks is not None:
-            return self.databricks
-        if self.engine == "databricks":
-            raise ValueError(f"environment {self.name!r} uses engine databricks but has no databricks: section")
-        return DatabricksConfig(catalog=LOCAL_SPARK_CATALOG)
+        return self.databricks or DatabricksConfig(catalog=LOCAL_SPARK_CATALOG)
