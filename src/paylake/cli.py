@@ -301,6 +301,11 @@ def _uc_sql(args: argparse.Namespace) -> int:
     spark = context.spark_session or local_spark(context.environment.spark, context.environment.timezone)
     schemas, partitions = lake_schemas(spark, context.bronze, layers)
     statements = uc_statements(settings, context.bronze, schemas, partitions, args.job_principal)
+    if not (args.job_principal or settings.job_principal):
+        sys.stderr.write(
+            "paylake: no job principal (--job-principal or databricks.job_principal): the script grants nothing to "
+            "the job's run-as identity; the job's setup task grants to the identity it runs as\n"
+        )
     sys.stdout.write(render(statements, context.environment.name))
     return EXIT_OK
 

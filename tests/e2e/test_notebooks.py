@@ -74,7 +74,7 @@ def landing(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root
 
 
-def test_bronze_silver_and_gold_notebooks_run_the_layers(
+def test_the_layer_and_operations_notebooks_run_on_a_lake(
     spark: SparkSession, repo: Path, landing: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     parameters = {
@@ -98,6 +98,23 @@ def test_bronze_silver_and_gold_notebooks_run_the_layers(
     scores = DeltaTable(str(tmp_path / "lake" / "gold" / "customer_payment_metrics")).to_pyarrow_table()
     accounts = DeltaTable(str(tmp_path / "lake" / "silver" / "account_profiles")).to_pyarrow_table()
     assert scores.num_rows == accounts.num_rows > 0 and set(scores.column("score_date").to_pylist()) == {END}
+
+    # The operations notebooks on the same lake: history, maintenance, rollback, and a backtest's widget check.
+    capsys.readouterr()
+    versions = {**parameters, "table": "ops.pipeline_runs"}  # one commit per layer run
+    run_notebook(repo / "notebooks" / "table_versions.py", spark, versions)
+    listed = capsys.readouterr().out.splitlines()
+    assert listed[0].split() == ["version", "committed", "(UTC)", "operation", "rows", "added", "rows", "removed"]
+    assert len(listed) >= 2 and listed[-1].split()[0] == "0"
+    run_notebook(repo / "notebooks" / "maintenance.py", spark, {**parameters, "vacuum": "false"})
+    report = capsys.readouterr().out
+    assert "files vacuumed" in report and "bronze.accounts" in report
+    run_notebook(repo / "notebooks" / "table_versions.py", spark, {**versions, "to_version": "0"})
+    assert "restored ops.pipeline_runs to version 0" in capsys.readouterr().out
+    history = DeltaTable(str(tmp_path / "lake" / "ops" / "pipeline_runs")).history()
+    assert history[0]["operation"] == "RESTORE"
+    with pytest.raises(Exception, match="widget start: '' is not a date"):
+        run_notebook(repo / "notebooks" / "backtest.py", spark, parameters)
 
 
 def test_a_failed_layer_fails_the_notebook_and_a_bad_widget_is_named(
@@ -192,32 +209,3 @@ def test_the_daily_job_runs_its_tasks_in_order_on_spark_delta_and_masked_pii_nev
     assert "PII column account_name reads as masked ('****')" in printed
     assert "run the job as a member of the PII readers (group 'paylake-pii-readers')" in printed
     assert spark.sql(f"DESCRIBE HISTORY {accounts}").first()[0] == version  # type: ignore[index]
-
-
-def test_maintenance_backtest_and_table_versions_notebooks_run_on_a_lake(
-    spark: SparkSession, repo: Path, landing: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    parameters = {
-        "metadata_path": str(repo / "metadata"),
-        "environment": "local",
-        "as_of": END.isoformat(),
-        "landing_path": str(landing),
-        "lake_path": str(tmp_path / "lake"),
-    }
-    for layer in ("bronze", "silver", "gold"):
-        assert run_notebook(repo / "notebooks" / f"{layer}_orchestrator.py", spark, parameters)["outcome"].ok
-    capsys.readouterr()
-    versions = {**parameters, "table": "ops.pipeline_runs"}  # one commit per layer run
-    run_notebook(repo / "notebooks" / "table_versions.py", spark, versions)
-    listed = capsys.readouterr().out.splitlines()
-    assert listed[0].split() == ["version", "committed", "(UTC)", "operation", "rows", "added", "rows", "removed"]
-    assert len(listed) >= 2 and listed[-1].split()[0] == "0"
-    run_notebook(repo / "notebooks" / "maintenance.py", spark, {**parameters, "vacuum": "false"})
-    report = capsys.readouterr().out
-    assert "files vacuumed" in report and "bronze.accounts" in report
-    run_notebook(repo / "notebooks" / "table_versions.py", spark, {**versions, "to_version": "0"})
-    assert "restored ops.pipeline_runs to version 0" in capsys.readouterr().out
-    history = DeltaTable(str(tmp_path / "lake" / "ops" / "pipeline_runs")).history()
-    assert history[0]["operation"] == "RESTORE"
-    with pytest.raises(Exception, match="widget start: '' is not a date"):
-        run_notebook(repo / "notebooks" / "backtest.py", spark, parameters)
