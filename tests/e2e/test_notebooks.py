@@ -195,6 +195,10 @@ def test_the_daily_job_runs_its_tasks_in_order_on_spark_delta_and_masked_pii_nev
     table = spark.table(f"spark_catalog.{prefix}_bronze.accounts").where("is_current")
     assert {r[0] for r in view.select("account_name").distinct().collect()} == {"****"}
     assert table.count() == view.count() > 0 and table.where("account_name = '****'").count() == 0
+    again = run_notebook(repo / "notebooks" / "setup_unity_catalog.py", spark, parameters)["result"]
+    assert len(again.executed) == len(setup.executed)  # idempotent, on tables that exist and hold data now
+    assert spark.table(f"spark_catalog.{prefix}_bronze.accounts").count() == table.count()
+    assert spark.table(f"spark_catalog.{prefix}_analytics.accounts").where("is_current").count() == view.count()
 
     # Spark has no column masks; make the job's read of bronze return what a mask returns to a principal outside
     # the PII readers group, then load the next day: the batch is refused before anything is written.

@@ -128,6 +128,24 @@ def test_the_analyst_view_masks_for_non_members_and_shows_members(spark: SparkSe
         assert row is not None and (row[0], row[1], None if row[2] is None else int(row[2])) == expected
 
 
+def test_a_views_columns_follow_the_table_as_it_is_now(spark: SparkSession, repo: Path) -> None:
+    """A column added to the YAML reaches the table with its next load, after the set-up: the view must not
+    select it before then, or the set-up would fail the run."""
+    source = LocalMetadataSource(repo / "metadata")
+    settings = load_environment(source, "prod").databricks
+    assert settings is not None
+    bronze = load_bronze(source)
+    before = [("account_id", "string"), ("segment", "string")]
+    found = {
+        s.sql.split(" (")[0].split(" AS\n")[0]: s.sql
+        for s in uc_statements(settings, bronze, {}, {}, None, {"bronze.accounts": before})
+    }
+    view = found["CREATE OR REPLACE VIEW `paylake_prod`.`analytics`.`accounts`"]
+    assert view.split(" AS\n", 1)[1] == "SELECT\n  `account_id`,\n  `segment`\nFROM `paylake_prod`.`bronze`.`accounts`"
+    table = found["CREATE TABLE IF NOT EXISTS `paylake_prod`.`bronze`.`accounts`"]
+    assert "`account_name` string" in table  # a new table still gets every column
+
+
 def test_two_layers_with_a_table_of_one_name_are_refused(settings: DatabricksConfig) -> None:
     bronze = BronzeMetadata(tables={})  # type: ignore[call-arg]
     derived = {"silver.scores": [("a", "int")], "gold.scores": [("a", "int")]}

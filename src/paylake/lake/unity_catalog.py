@@ -134,11 +134,14 @@ def uc_statements(
     derived: Mapping[str, Schema],
     partitions: Mapping[str, Sequence[str]],
     job_principal: str | None = None,
+    existing: Mapping[str, Schema] | None = None,
 ) -> list[Statement]:
     """Every statement, in the order to run them, each idempotent: catalog, schemas, tables, analyst views, grants.
 
     ``job_principal`` (default: ``settings.job_principal``) is granted what the pipeline needs; without one, only
-    the groups are granted (the set-up task passes the identity it runs as).
+    the groups are granted (the set-up task passes the identity it runs as). ``existing`` holds the columns of
+    tables that exist already, by ``<layer>.<table>``: their views select what the table has now, since a column
+    added to the YAML reaches the table with its next load, after the set-up.
 
     Raises:
         ValueError: two layers hold a table of the same name (their analyst views would collide).
@@ -183,7 +186,8 @@ def uc_statements(
             )
         )
     for (layer, table), (schema, _, _) in tables.items():
-        query = analyst_view_query(name(schemas[layer], table), schema, pii, settings.pii_readers_group)
+        columns_now = (existing or {}).get(f"{layer}.{table}", schema)
+        query = analyst_view_query(name(schemas[layer], table), columns_now, pii, settings.pii_readers_group)
         statements.append(Statement(f"CREATE OR REPLACE VIEW {name(analytics, table)} AS\n{query}"))
 
     def grant(privileges: str, securable: str, principal: str) -> Statement:

@@ -11,8 +11,11 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
+from pyspark.sql import SparkSession
+
+from paylake.config.environment import DatabricksConfig
 from paylake.errors import UsageError
-from paylake.lake.unity_catalog import Statement, lake_schemas, uc_statements
+from paylake.lake.unity_catalog import Schema, Statement, lake_schemas, uc_statements
 from paylake.runtime.context import PaylakeContext
 
 logger = logging.getLogger(__name__)
@@ -45,6 +48,17 @@ class SetupResult:
         return "\n".join(lines)
 
 
+def _existing_columns(spark: SparkSession, settings: DatabricksConfig, names: list[str]) -> dict[str, Schema]:
+    """The columns of each table of ``names`` (``<layer>.<table>``) that exists already."""
+    found: dict[str, Schema] = {}
+    for full in names:
+        layer, table = full.split(".", 1)
+        name = f"{settings.catalog}.{settings.schemas[layer]}.{table}"  # type: ignore[index]
+        if spark.catalog.tableExists(name):
+            found[full] = [(f.name, f.dataType.simpleString()) for f in spark.table(name).schema.fields]
+    return found
+
+
 def set_up(context: PaylakeContext, job_principal: str | None = None) -> SetupResult:
     """Create the catalog, schemas, tables and analyst views of ``context``'s environment and grant access.
 
@@ -66,7 +80,9 @@ def set_up(context: PaylakeContext, job_principal: str | None = None) -> SetupRe
     derived = [context.derived("silver"), context.derived("gold")]
     schemas, partitions = lake_schemas(spark, context.bronze, derived)
     principal = job_principal or settings.job_principal or str(spark.sql("SELECT current_user()").collect()[0][0])
-    statements = uc_statements(settings, context.bronze, schemas, partitions, principal)
+    bronze = [f"bronze.{t}" for table in context.bronze.tables for t in (table, f"{table}_quarantine")]
+    existing = _existing_columns(spark, settings, [*bronze, *schemas])
+    statements = uc_statements(settings, context.bronze, schemas, partitions, principal, existing)
     unity_catalog = environment.engine == "databricks"
     if not unity_catalog:
         spark.sql(LOCAL_GROUP_MEMBERSHIP)
