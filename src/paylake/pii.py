@@ -42,7 +42,7 @@ def refuse_masked(current: DataFrame, columns: Sequence[str], table: str, reader
     if masked:
         group = f" (group {readers_group!r})" if readers_group else ""
         raise MaskedPiiError(
-            f"{table}: PII column {', '.join(masked)} reads as masked ({MASKED_STRING!r}) for this job's identity; "
+            f"PII column {', '.join(masked)} of {table} reads as masked ({MASKED_STRING!r}) for this job's identity; "
             f"refusing to merge masked values back into the table. Remove the column mask from the table (paylake "
             f"masks PII on the analyst views only) or run the job as a member of the PII readers{group}."
         )

@@ -210,6 +210,6 @@ def test_the_daily_job_runs_its_tasks_in_order_on_spark_delta_and_masked_pii_nev
     with pytest.raises(RuntimeError, match="bronze layer failed for accounts"):
         run_notebook(repo / "notebooks" / "bronze_orchestrator.py", spark, next_day)
     printed = capsys.readouterr().out
-    assert "PII column account_name reads as masked ('****')" in printed
+    assert "PII column account_name of bronze.accounts reads as masked ('****')" in printed
     assert "run the job as a member of the PII readers (group 'paylake-pii-readers')" in printed
     assert spark.sql(f"DESCRIBE HISTORY {accounts}").first()[0] == version  # type: ignore[index]
