@@ -35,6 +35,6 @@ with DAG(
         task_id="run_paylake_daily",
         databricks_conn_id="databricks_default",
         job_name="{{ var.value.get('paylake_job_name', 'paylake-daily-prod') }}",
-        job_parameters={"as_of": "{{ ds }}"},  # a job with job parameters takes no notebook_params
+        job_parameters={"as_of": "{{ ds }}"},  # a job parameter: it reaches every task of the run
         wait_for_termination=True,
     )
