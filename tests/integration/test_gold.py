@@ -165,7 +165,7 @@ def test_backtest_scores_past_dates_and_records_the_result(
     assert report.score_dates == [date(2026, 9, 13), date(2026, 9, 20)]
     (result,) = report.results
     assert 300 < result.observations <= 2 * 240 and 0 < result.positives < result.observations
-    assert result.auc is not None and result.auc > 0.7  # 0.77 over five dates; see the README
+    assert result.auc is not None and result.auc > 0.7  # 0.77 over five dates; see docs/scorecard.md
     assert sum(g.observations for g in result.tiers) == result.observations
     assert sum(g.observations for g in result.calibration) == result.observations
     (recorded,) = rows(lake, "ops", "backtest_results")

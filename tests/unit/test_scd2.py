@@ -1,4 +1,5 @@
-"""Every SCD2 semantic of GUIDE.md section 5, one case each, through every SCD2 writer as it ships, on tiny tables."""
+"""Every SCD2 semantic of docs/guarantees.md (Bronze, SCD Type 2), one case each, through every SCD2 writer as it
+ships, on tiny tables."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """Load metadata YAML once into typed models, collecting every problem as ``file: key.path: reason``.
 
-Metadata is read through a :class:`MetadataSource`, so a local folder and (later) ``s3://`` share one loader.
+Metadata is read through a :class:`MetadataSource`, so a local folder and ``s3://bucket/prefix`` share one loader.
 """
 
 from __future__ import annotations

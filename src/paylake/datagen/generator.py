@@ -7,8 +7,8 @@ The simulation runs day by day over ``history_days`` before the first extract pl
   days (credit limit cut, put on hold, terms shortened), so the account change precedes the burst of late
   payments that follows once the invoices issued in distress come due.
 * Late-payment probability rises with weak health, high credit utilisation, disputes and past lateness.
-* Files follow GUIDE.md section 4: full daily snapshots of accounts and skus; daily increments of new and
-  changed invoices and line items, the first extract carrying all history up to that day.
+* Files follow the bundled metadata's landing contract: full daily snapshots of accounts and skus; daily
+  increments of new and changed invoices and line items, the first extract carrying all history up to that day.
 * About 1-3% of increment rows (fewer in snapshots) are dirty in realistic ways.
 
 Same config, same bytes: all randomness comes from one seeded generator and iteration order is fixed.

@@ -131,7 +131,7 @@ class PaylakeContext:
                 f"environment {self.environment.name!r} runs on Databricks (engine databricks): its tables are in "
                 f"Unity Catalog, which a local Spark session cannot reach. Run it there: the job paylake-daily "
                 f"(run), paylake-maintenance (maintain), paylake-backtest (backtest), or the notebook "
-                f"notebooks/table_versions.py (history, rollback); see README, 'First deployment'"
+                f"notebooks/table_versions.py (history, rollback); see docs/databricks.md, 'First deployment'"
             )
         delta = self.environment.engine == "spark-delta"
         return local_spark(self.environment.spark, self.environment.timezone, delta=delta)
