@@ -8,7 +8,7 @@
 
 # COMMAND ----------
 
-from paylake.runtime.notebook import define_widgets, run_backtest
+from paylake.notebook import define_widgets, run_backtest
 
 define_widgets(dbutils, "backtest")
 

@@ -12,7 +12,7 @@
 
 # COMMAND ----------
 
-from paylake.runtime.notebook import define_widgets, run_layer
+from paylake.notebook import define_widgets, run_layer
 
 define_widgets(dbutils)
 

@@ -7,7 +7,7 @@
 
 # COMMAND ----------
 
-from paylake.runtime.notebook import define_widgets, run_maintenance
+from paylake.notebook import define_widgets, run_maintenance
 
 define_widgets(dbutils, "maintenance")
 

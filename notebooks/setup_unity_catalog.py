@@ -7,7 +7,7 @@
 
 # COMMAND ----------
 
-from paylake.runtime.notebook import define_widgets, run_setup
+from paylake.notebook import define_widgets, run_setup
 
 define_widgets(dbutils, "setup")
 

@@ -7,7 +7,7 @@
 
 # COMMAND ----------
 
-from paylake.runtime.notebook import define_widgets, run_table_versions
+from paylake.notebook import define_widgets, run_table_versions
 
 define_widgets(dbutils, "table_versions")
 

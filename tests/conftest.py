@@ -13,7 +13,8 @@ from pyspark.sql import SparkSession
 
 from paylake.bronze.scd2_duckdb import DuckDbScd2
 from paylake.bronze.scd2_writers import Scd2Writer, SparkScd2
-from paylake.config.environment import LAYERS, LOCAL_SPARK_CATALOG, SparkConfig
+from paylake.config.environment import LOCAL_SPARK_CATALOG, SparkConfig
+from paylake.contract import LAKE_LAYERS
 from paylake.lake.delta_rs import DeltaRsStore
 from paylake.lake.delta_spark import DeltaSparkStore
 from paylake.lake.store import TableStore
@@ -46,7 +47,7 @@ def new_store(kind: str, spark: SparkSession, lake_root: Path) -> TableStore:
     if kind == "delta_rs":
         return DeltaRsStore(spark, str(lake_root))
     prefix = f"t{uuid.uuid4().hex[:8]}"
-    schemas = {layer: f"{prefix}_{layer}" for layer in LAYERS}
+    schemas = {layer: f"{prefix}_{layer}" for layer in LAKE_LAYERS}
     attach_local_catalog(spark, LOCAL_SPARK_CATALOG, schemas, str(lake_root))
     return DeltaSparkStore(spark, LOCAL_SPARK_CATALOG, schemas)
 

@@ -13,13 +13,13 @@ import inspect
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import date
-from typing import Literal, TypeVar
+from typing import TypeVar
 
 from pyspark.sql import DataFrame
 
 from paylake.config.base import StrictModel
+from paylake.contract import DerivedLayer
 
-DerivedLayer = Literal["silver", "gold"]
 BuilderFunction = Callable[..., DataFrame]
 F = TypeVar("F", bound=BuilderFunction)
 

@@ -153,33 +153,31 @@ def _validate(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from paylake.faults import fault_point
+    from paylake.contract import PIPELINE_LAYERS
     from paylake.lake.lock import LockOwner, lake_lock
-    from paylake.orchestration.progress import Progress
-    from paylake.orchestration.runner import LAYERS
+    from paylake.pipeline.runner import LayerRun, new_run_id, run_layers
+    from paylake.reporting.progress import Progress
 
     context = _context(args)
     context.progress = Progress(sys.stderr)
-    layers = list(LAYERS) if args.layer == "all" else [args.layer]
+    layers = list(PIPELINE_LAYERS) if args.layer == "all" else [args.layer]
     if len(layers) > 1 and args.tables != "all":
         raise UsageError("--tables selects tables of one layer; name the layer instead of 'all'")
     _ = context.bronze  # fail on bad metadata before Spark starts
     for layer in layers:
         if layer != "bronze":
-            context.derived(layer)  # type: ignore[arg-type]  # LAYERS keys other than bronze are derived layers
-    ok, run_id = True, uuid.uuid4().hex[:12]  # one run id for every layer of this command
+            context.derived(layer)
+    run_id = new_run_id()  # one run id for every layer of this command
+
+    def report(outcome: LayerRun) -> None:
+        sys.stdout.write(outcome.summary() + "\n")
+
     with lake_lock(context.lake_root, LockOwner.current(run_id, f"paylake run {args.layer}")):
         _ = context.spark  # start it now, so no table's time includes the start-up
-        for index, layer in enumerate(layers):
-            if index:
-                fault_point("between_layers", layer)
-            outcome = LAYERS[layer](context, args.tables, args.as_of, run_id)
-            sys.stdout.write(outcome.summary() + "\n")
-            ok = ok and outcome.ok
-            if not outcome.ok:
-                break  # later layers would read incomplete inputs
+        outcomes = run_layers(context, layers, args.tables, args.as_of, run_id, report)
+    ok = all(outcome.ok for outcome in outcomes) and len(outcomes) == len(layers)
     if ok and "gold" in layers:
-        from paylake.orchestration.scoring import top_accounts
+        from paylake.scoring.scores import top_accounts
 
         sys.stdout.write(top_accounts(context, args.as_of) + "\n")
     sys.stdout.write(f"Lake: {context.lake_root} (environment {context.environment.name})\n")
@@ -187,7 +185,7 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _score(args: argparse.Namespace) -> int:
-    from paylake.orchestration.scoring import explain, latest_data_date, score_account, scorecard_of, scores_table
+    from paylake.scoring.scores import explain, latest_data_date, score_account, scorecard_of, scores_table
 
     context = _context(args)
     card = scorecard_of(scores_table(context.derived("gold")))
@@ -198,7 +196,7 @@ def _score(args: argparse.Namespace) -> int:
 
 def _backtest(args: argparse.Namespace) -> int:
     from paylake.lake.lock import LockOwner, lake_lock
-    from paylake.orchestration.backtest import render_report, run_backtest
+    from paylake.scoring.backtest import render_report, run_backtest
 
     context = _context(args)
     run_id = uuid.uuid4().hex[:12]
@@ -231,7 +229,7 @@ def _rollback(args: argparse.Namespace) -> int:
 
 def _maintain(args: argparse.Namespace) -> int:
     from paylake.lake.lock import LockOwner, lake_lock
-    from paylake.orchestration.maintain import maintain, render_maintenance
+    from paylake.pipeline.maintain import maintain, render_maintenance
 
     context = _context(args)
     with lake_lock(context.lake_root, LockOwner.current(uuid.uuid4().hex[:12], "paylake maintain")):
@@ -289,7 +287,7 @@ def _quarantine(args: argparse.Namespace) -> int:
 
 
 def _uc_sql(args: argparse.Namespace) -> int:
-    from paylake.lake.unity_catalog import lake_schemas, render, uc_statements
+    from paylake.deploy.unity_catalog import lake_schemas, render, uc_statements
     from paylake.runtime.spark import local_spark
 
     context = _context(args, local=False)

@@ -7,10 +7,19 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from paylake.records import TableCounts
 
 
 class PaylakeError(Exception):
-    """Root of every error paylake raises on purpose."""
+    """Root of every error paylake raises on purpose.
+
+    ``counts`` holds what the failed table's batch held when the failure came after its data-quality gate
+    counted it (set by :func:`paylake.quality.gate.gated_write`), else None."""
+
+    counts: TableCounts | None = None
 
 
 @dataclass(frozen=True, order=True)

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 import yaml
 
-from paylake.runtime.notebook import WIDGETS
+from paylake.notebook import WIDGETS
 
 INSPECT = """
 import json, sys

@@ -23,9 +23,10 @@ import pytest
 from deltalake import DeltaTable
 from pyspark.sql import SparkSession
 
+from paylake.contract import PIPELINE_LAYERS
 from paylake.datagen.generator import GeneratorConfig, write_landing
 from paylake.lake.lock import LOCK_FILE
-from paylake.orchestration.runner import LAYERS
+from paylake.pipeline.runner import run_layers
 from paylake.runtime.context import PaylakeContext
 
 pytestmark = pytest.mark.slow
@@ -55,8 +56,7 @@ SKIP = {"ops/pipeline_runs"}
 
 def run_all_in_process(spark: SparkSession, repo: Path, landing: Path, lake: Path, as_of: date) -> None:
     context = PaylakeContext.create("local", repo / "metadata", landing, lake, spark=spark)
-    for run in LAYERS.values():
-        outcome = run(context, "all", as_of, None)
+    for outcome in run_layers(context, PIPELINE_LAYERS, "all", as_of):
         assert outcome.ok, outcome.summary()
 
 

@@ -23,12 +23,11 @@ import pytest
 from deltalake import DeltaTable
 from pyspark.sql import SparkSession
 
-from paylake.config.environment import LAYERS as LAKE_LAYERS
 from paylake.config.environment import LOCAL_SPARK_CATALOG, DatabricksConfig
-from paylake.lake.store import TableRef
+from paylake.contract import LAKE_LAYERS, PIPELINE_LAYERS, TableRef
 from paylake.lake.versions import rollback
-from paylake.orchestration.maintain import maintain
-from paylake.orchestration.runner import LAYERS
+from paylake.pipeline.maintain import maintain
+from paylake.pipeline.runner import run_layers
 from paylake.runtime.context import PaylakeContext
 
 pytestmark = pytest.mark.slow
@@ -195,10 +194,8 @@ def sequence_context(
 
 def run_all(context: PaylakeContext, as_of: date) -> bool:
     """`paylake run all`: layers in order, stopping at the first that failed."""
-    for layer in LAYERS:
-        if not LAYERS[layer](context, "all", as_of, None).ok:
-            return False
-    return True
+    outcomes = run_layers(context, PIPELINE_LAYERS, "all", as_of)
+    return len(outcomes) == len(PIPELINE_LAYERS) and outcomes[-1].ok
 
 
 def play_sequence(engine: str, repo: Path, root: Path, landing: Path, spark: SparkSession) -> Path:
@@ -230,7 +227,7 @@ def play_sequence(engine: str, repo: Path, root: Path, landing: Path, spark: Spa
     before_last = int(str(context.store.history(invoices)[1]["version"]))
     rollback(context.store, invoices, before_last)  # undo day 4's merge (its file stays logged)
     maintain(context, DAYS[3], vacuum=True)
-    assert LAYERS["bronze"](context, "all", DAYS[4], None).ok  # loads on the restored, vacuumed tables
+    assert run_layers(context, ["bronze"], "all", DAYS[4])[0].ok  # loads on the restored, vacuumed tables
     return lake
 
 

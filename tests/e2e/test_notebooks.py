@@ -14,9 +14,9 @@ from deltalake import DeltaTable
 from pyspark.sql import SparkSession
 
 from paylake.datagen.generator import GeneratorConfig, write_landing
-from paylake.orchestration.runner import LayerRun
-from paylake.orchestration.setup import SetupResult
-from paylake.runtime.notebook import business_date
+from paylake.deploy.setup import SetupResult
+from paylake.notebook import business_date
+from paylake.pipeline.runner import LayerRun
 
 END = date(2026, 3, 10)
 CONFIG = GeneratorConfig(accounts=40, skus=6, days=2, end=END, seed=3, history_days=15, dirty_rate=0.005)
@@ -139,7 +139,7 @@ def test_every_notebook_is_thin() -> None:
     for path in paths:
         code = [line for c in cells(path) for line in c.splitlines() if line.strip() and not line.startswith("#")]
         assert len(code) <= 8, f"{path.name} holds logic; move it into the paylake package"
-        assert code[0].startswith("from paylake.runtime.notebook import define_widgets, run_"), path.name
+        assert code[0].startswith("from paylake.notebook import define_widgets, run_"), path.name
 
 
 def test_an_empty_as_of_is_the_day_before_the_job_run_started_in_the_environments_time_zone() -> None:

@@ -15,8 +15,9 @@ import pytest
 from moto.server import ThreadedMotoServer
 from pyspark.sql import SparkSession
 
+from paylake.contract import PIPELINE_LAYERS
 from paylake.io.objects import s3_client
-from paylake.orchestration.runner import LAYERS, LayerRun
+from paylake.pipeline.runner import LayerRun, run_layers
 from paylake.runtime.context import PaylakeContext
 
 SAMPLE_AS_OF = date(2026, 11, 20)
@@ -79,8 +80,6 @@ def sample_lake(spark: SparkSession, repo: Path, tmp_path_factory: pytest.TempPa
     """Tests that change the lake work on a copy (``shutil.copytree(sample_lake.root, ...)``)."""
     root = tmp_path_factory.mktemp("sample") / "lake"
     context = PaylakeContext.create("local", repo / "metadata", repo / "landing", root, spark=spark)
-    runs = {}
-    for layer, run in LAYERS.items():
-        runs[layer] = run(context, "all", SAMPLE_AS_OF, None)
-        assert runs[layer].ok, runs[layer].summary()
+    runs = {run.layer: run for run in run_layers(context, PIPELINE_LAYERS, "all", SAMPLE_AS_OF)}
+    assert list(runs) == list(PIPELINE_LAYERS) and all(run.ok for run in runs.values()), runs
     return SampleLake(root, runs)

@@ -17,9 +17,9 @@ from paylake.analytics import browser
 from paylake.analytics.dashboard import CHARTS, ERROR_HOOK, write_dashboard
 from paylake.analytics.lake_sql import render, run_query
 from paylake.analytics.reports import quarantine_summary, recent_runs
+from paylake.contract import TableRef
 from paylake.errors import UsageError
 from paylake.lake.delta_rs import DeltaRsStore
-from paylake.lake.store import TableRef
 
 from .conftest import SAMPLE_AS_OF, SampleLake
 

@@ -11,7 +11,7 @@ from deltalake import DeltaTable
 from pyspark.sql import SparkSession
 
 from paylake.datagen.generator import GeneratorConfig, write_landing
-from paylake.orchestration.runner import LayerRun, run_bronze
+from paylake.pipeline.runner import LayerRun, run_bronze
 from paylake.runtime.context import PaylakeContext
 
 END = date(2026, 3, 10)

@@ -15,7 +15,7 @@ from deltalake import DeltaTable
 from pyspark.sql import SparkSession
 
 from paylake.datagen.generator import GeneratorConfig, write_landing
-from paylake.orchestration.runner import run_bronze
+from paylake.pipeline.runner import run_bronze
 from paylake.runtime.context import PaylakeContext
 from paylake.runtime.secrets import EnvSecrets, env_name
 

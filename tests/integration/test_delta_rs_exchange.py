@@ -14,10 +14,12 @@ import pytest
 from deltalake import DeltaTable, write_deltalake
 from pyspark.sql import SparkSession
 
+from paylake.contract import TableRef
+from paylake.frames import rows_frame
 from paylake.lake import delta_rs
-from paylake.lake.delta_rs import DeltaRsStore, estimated_bytes, staged, staged_split
-from paylake.lake.store import TableRef, TableStore
-from paylake.runtime.spark import rows_frame
+from paylake.lake.arrow_exchange import estimated_bytes, staged, staged_split
+from paylake.lake.delta_rs import DeltaRsStore
+from paylake.lake.store import TableStore
 
 AWKWARD_TEXT = ["plain", "with space", "a/b", "100%", "k=v", "ünï", None]
 

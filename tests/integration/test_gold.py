@@ -13,14 +13,14 @@ import pytest
 from deltalake import DeltaTable
 from pyspark.sql import SparkSession
 
+from paylake.contract import TableRef
 from paylake.errors import UsageError
 from paylake.gold.scorecard import Scorecard
 from paylake.lake.delta_rs import DeltaRsStore
-from paylake.lake.store import TableRef
-from paylake.orchestration.backtest import run_backtest
-from paylake.orchestration.runner import run_gold
-from paylake.orchestration.scoring import latest_data_date, score_account, scorecard_of, scores_table
+from paylake.pipeline.runner import run_gold
 from paylake.runtime.context import PaylakeContext
+from paylake.scoring.backtest import run_backtest
+from paylake.scoring.scores import latest_data_date, score_account, scorecard_of, scores_table
 
 from .conftest import SAMPLE_AS_OF, SampleLake
 

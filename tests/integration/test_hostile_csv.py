@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 from pyspark.sql import SparkSession
 
 from paylake.datagen.generator import GeneratorConfig, write_landing
-from paylake.orchestration.runner import run_bronze
+from paylake.pipeline.runner import run_bronze
 from paylake.runtime.context import PaylakeContext
 
 CORPUS = Path(__file__).parents[1] / "hostile" / "csv"

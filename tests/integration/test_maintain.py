@@ -11,7 +11,7 @@ from typing import Any
 from deltalake import DeltaTable
 from pyspark.sql import SparkSession
 
-from paylake.orchestration.maintain import maintain
+from paylake.pipeline.maintain import maintain
 from paylake.runtime.context import PaylakeContext
 from paylake.silver.point_in_time import end_of_day
 

@@ -15,7 +15,7 @@ from paylake.config.loader import load_bronze, open_source
 from paylake.datagen.generator import GeneratorConfig, write_landing
 from paylake.errors import InvalidConfigError, StorageError
 from paylake.io.objects import S3Objects
-from paylake.orchestration.runner import run_bronze
+from paylake.pipeline.runner import run_bronze
 from paylake.runtime.context import PaylakeContext
 
 from .conftest import MotoServer

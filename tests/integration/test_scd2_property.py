@@ -21,9 +21,10 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from pyspark.sql import SparkSession
 
-from paylake.bronze.scd2 import ROW_HASH, Scd2Spec, row_hash
+from paylake.bronze.scd2 import Scd2Spec, row_hash
 from paylake.bronze.scd2_writers import Scd2Writer
-from paylake.lake.store import TableRef, TableStore
+from paylake.contract import ROW_HASH, TableRef
+from paylake.lake.store import TableStore
 
 BASE = datetime(2026, 1, 1)
 FIRST_DAY = date(2026, 1, 10)

@@ -14,8 +14,8 @@ import pytest
 from deltalake import DeltaTable
 from pyspark.sql import SparkSession
 
-from paylake.lake.unity_catalog import bronze_schema, derived_schemas, quarantine_schema
-from paylake.orchestration.runner import LayerRun, run_silver
+from paylake.deploy.unity_catalog import bronze_schema, derived_schemas, quarantine_schema
+from paylake.pipeline.runner import LayerRun, run_silver
 from paylake.runtime.context import PaylakeContext
 
 from .conftest import SampleLake

@@ -11,8 +11,9 @@ import pytest
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
+from paylake.contract import TableRef
 from paylake.errors import TableStoreError
-from paylake.lake.store import MergeSpec, TableRef, TableStore
+from paylake.lake.store import MergeSpec, TableStore
 
 REF = TableRef("silver", "things")
 SCHEMA = "id int, name string, day date"

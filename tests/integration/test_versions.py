@@ -12,7 +12,7 @@ from pyspark.sql import SparkSession
 
 from paylake.cli import main
 from paylake.datagen.generator import GeneratorConfig, write_landing
-from paylake.orchestration.runner import run_bronze
+from paylake.pipeline.runner import run_bronze
 from paylake.runtime.context import PaylakeContext
 
 END = date(2026, 3, 10)

@@ -7,8 +7,8 @@ from datetime import date
 import pytest
 
 from paylake.errors import UsageError
-from paylake.gold import backtest_metrics as m
-from paylake.orchestration.backtest import score_dates
+from paylake.scoring import metrics as m
+from paylake.scoring.backtest import score_dates
 
 
 def test_auc_and_ks_known_answers() -> None:

@@ -16,7 +16,7 @@ import yaml
 from databricks.bundles.dashboards import Dashboard
 from databricks.bundles.jobs import Job
 
-from paylake.runtime.notebook import WIDGETS
+from paylake.notebook import WIDGETS
 
 TOP_LEVEL = {"bundle", "variables", "artifacts", "sync", "resources", "targets", "workspace", "permissions", "run_as"}
 TARGET_KEYS = {"mode", "default", "variables", "workspace", "run_as", "permissions", "resources", "presets"}

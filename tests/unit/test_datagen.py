@@ -7,7 +7,8 @@ import hashlib
 from datetime import date
 from pathlib import Path
 
-from paylake.datagen.generator import ACCOUNT_COLUMNS, INVOICE_COLUMNS, GeneratorConfig, write_landing
+from paylake.datagen.generator import GeneratorConfig, write_landing
+from paylake.datagen.vocabulary import ACCOUNT_COLUMNS, INVOICE_COLUMNS
 
 SMALL = GeneratorConfig(accounts=60, skus=20, days=10, end=date(2026, 3, 1), seed=3, history_days=40)
 

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from paylake.bronze.scd2 import Scd2Spec, scd2_merge_spec
+from paylake.contract import TableRef
 from paylake.lake.delta_spark import DeltaSparkStore, merge_sql
-from paylake.lake.store import MergeSpec, TableRef, filters_sql, sql_literal
+from paylake.lake.store import MergeSpec, filters_sql, sql_literal
 
 
 def test_scd2_merge_renders_as_merge_into() -> None:

@@ -3,8 +3,8 @@ from __future__ import annotations
 import pytest
 
 from paylake.errors import InvalidConfigError, UsageError
-from paylake.orchestration.dependencies import dependency_order, find_cycle
-from paylake.orchestration.runner import select_tables
+from paylake.graph import dependency_order, find_cycle
+from paylake.pipeline.runner import select_tables
 
 
 def test_dependencies_come_first_and_ties_sort_by_name() -> None:

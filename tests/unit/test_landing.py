@@ -10,17 +10,10 @@ from pathlib import Path
 import pytest
 from pyspark.sql import SparkSession
 
-from paylake.bronze.landing import (
-    discover_files,
-    file_layout,
-    one_line_records,
-    parse_checks,
-    read_landing,
-    typed_rows,
-)
+from paylake.bronze.landing import discover_files, file_layout, one_line_records, parse_checks, read_landing, typed_rows
 from paylake.config.bronze import BronzeTableConfig
 from paylake.errors import IngestionError
-from paylake.quality.gate import apply_checks
+from paylake.quality.checks import apply_checks
 
 CONFIG = BronzeTableConfig.model_validate(
     {

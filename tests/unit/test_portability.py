@@ -10,7 +10,7 @@ import paylake
 PACKAGE = Path(paylake.__file__).parent
 # The embedded engine's store and the local session may reach into the JVM (a plan's size estimate, a full
 # collection after a checkpoint); neither runs on Databricks.
-LOCAL_ONLY = {"lake/delta_rs.py", "runtime/spark.py"}
+LOCAL_ONLY = {"lake/delta_rs.py", "lake/arrow_exchange.py", "runtime/spark.py"}
 JVM_INTERNALS = re.compile(r"\._jdf\b|\._jvm\b|\bsparkContext\b|\._jsc\b|\._jsparkSession\b")
 
 
@@ -27,7 +27,7 @@ def test_only_the_local_engine_touches_jvm_internals() -> None:
 
 def test_no_layer_tests_the_type_of_its_store() -> None:
     """The store and SCD2 writer are chosen together in the runtime (``PaylakeContext.lake``), not by layers."""
-    layers = ("bronze/", "silver/", "gold/", "orchestration/", "quality/")
+    layers = ("bronze/", "silver/", "gold/", "pipeline/", "scoring/", "quality/")
     offenders = [
         name
         for name, text in sources().items()

@@ -6,15 +6,17 @@ import io
 import re
 import time
 
-from paylake.orchestration.progress import Progress
-from paylake.orchestration.results import TableResult
+from paylake.records import TableResult
+from paylake.reporting.progress import Progress
 
 
 def test_plain_lines_when_not_interactive() -> None:
     stream = io.StringIO()
     progress = Progress(stream)  # a StringIO is no TTY
     progress.started("silver", "invoice_details", 3, 4)
-    result = TableResult("invoice_details", rows_read=6028, rows_loaded=6020, rows_rejected=8, seconds=4.0)
+    result = TableResult(
+        table="invoice_details", status="SUCCESS", rows_read=6028, rows_loaded=6020, rows_rejected=8, seconds=4.0
+    )
     progress.finished("silver", result, 3, 4)
     assert stream.getvalue().splitlines() == [
         "[silver 3/4] invoice_details: running",
@@ -27,7 +29,7 @@ def test_a_terminal_line_ticks_then_shows_the_result() -> None:
     progress = Progress(stream, interactive=True)
     progress.started("gold", "customer_payment_metrics", 1, 3)
     time.sleep(1.2)
-    progress.finished("gold", TableResult("customer_payment_metrics", status="FAILED", seconds=1.2), 1, 3)
+    progress.finished("gold", TableResult(table="customer_payment_metrics", status="FAILED", seconds=1.2), 1, 3)
     text = stream.getvalue()
     assert re.search(r"\r\[gold 1/3\] customer_payment_metrics: running \d s", text)
     assert text.endswith(

@@ -13,17 +13,10 @@ from chispa import assert_df_equality
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from paylake.bronze.scd2 import (
-    IS_CURRENT,
-    RECORD_VERSION,
-    ROW_HASH,
-    Scd2Spec,
-    row_hash,
-    scd2_merge_spec,
-    target_columns,
-)
+from paylake.bronze.scd2 import Scd2Spec, row_hash, scd2_merge_spec, target_columns
 from paylake.bronze.scd2_writers import Scd2Writer
-from paylake.lake.store import TableRef, TableStore
+from paylake.contract import IS_CURRENT, RECORD_VERSION, ROW_HASH, TableRef
+from paylake.lake.store import TableStore
 
 SPEC = Scd2Spec(
     keys=("id",),

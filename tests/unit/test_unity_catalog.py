@@ -11,7 +11,7 @@ from pyspark.sql import SparkSession
 from paylake.cli import main
 from paylake.config.environment import DatabricksConfig
 from paylake.config.loader import BronzeMetadata, LocalMetadataSource, load_bronze, load_derived, load_environment
-from paylake.lake.unity_catalog import Statement, analyst_view_query, lake_schemas, uc_statements
+from paylake.deploy.unity_catalog import Statement, analyst_view_query, lake_schemas, uc_statements
 
 PRINCIPAL = "0f3c1c4e-5b1a-4f53-9a57-3a1d2d9f6a11"
 # Unity Catalog privileges (Databricks docs, "Unity Catalog privileges and securable objects") and the securables

@@ -48,8 +48,8 @@ class Blocked(importlib.abc.MetaPathFinder):
         if name.split(".")[0] in {blocked!r}:
             raise ImportError(f"{{name}} is not installed on a Databricks cluster")
 sys.meta_path.insert(0, Blocked())
-import paylake.runtime.notebook, paylake.orchestration.setup, paylake.orchestration.maintain
-import paylake.orchestration.backtest, paylake.lake.versions, paylake.lake.delta_spark
+import paylake.notebook, paylake.deploy.setup, paylake.pipeline.maintain
+import paylake.scoring.backtest, paylake.lake.versions, paylake.lake.delta_spark
 import paylake.silver, paylake.gold
 from paylake.runtime.context import ENGINES
 print(sorted(m for m in sys.modules if m.split(".")[0] in {blocked!r}))

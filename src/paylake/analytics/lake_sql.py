@@ -22,9 +22,8 @@ from typing import Any
 import duckdb
 from deltalake import DeltaTable
 
+from paylake.contract import LAKE_LAYERS
 from paylake.errors import UsageError
-
-LAYERS = ("bronze", "silver", "gold", "ops")
 
 
 @dataclass(frozen=True)
@@ -46,7 +45,7 @@ def lake_tables(lake_root: str | Path) -> dict[str, Path]:
         raise UsageError(f"lake {lake_root} is not a local folder; run the pipeline first (e.g. make demo)")
     return {
         f"{layer}.{table.name}": table
-        for layer in LAYERS
+        for layer in LAKE_LAYERS
         if (root / layer).is_dir()
         for table in sorted((root / layer).iterdir())
         if (table / "_delta_log").is_dir()
@@ -60,8 +59,8 @@ def connect(lake_root: str | Path, sql: str) -> duckdb.DuckDBPyConnection:
     """An in-memory DuckDB connection where every table ``sql`` names is the view ``<layer>.<table>``."""
     tables = lake_tables(lake_root)
     connection = duckdb.connect(":memory:")
-    for layer in LAYERS:
-        connection.execute(f'CREATE SCHEMA IF NOT EXISTS "{layer}"')
+    for schema in LAKE_LAYERS:
+        connection.execute(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
     for layer, table in {(m.group(1).lower(), m.group(2).lower()) for m in _REFERENCE.finditer(sql)}:
         folder = tables.get(f"{layer}.{table}")
         if folder is None:

@@ -7,8 +7,8 @@ from pathlib import Path
 from deltalake import DeltaTable
 
 from paylake.analytics.lake_sql import QueryResult, lake_tables, run_query
+from paylake.contract import QUARANTINE_SUFFIX, SOURCE_FILE, SOURCE_ROW
 from paylake.errors import UsageError
-from paylake.lineage import SOURCE_FILE, SOURCE_ROW
 
 RUNS_SQL = """
 SELECT run_id, layer, any_value(as_of) AS as_of, min(started_at) AS started_at,
@@ -32,7 +32,7 @@ def recent_runs(lake_root: str | Path, limit: int = 20) -> QueryResult:
 def quarantine_table(name: str) -> tuple[str, str]:
     """``<layer>.<table>`` (bronze when no layer is given) -> (layer, quarantine table name)."""
     layer, _, table = name.rpartition(".")
-    table = table if table.endswith("_quarantine") else f"{table}_quarantine"
+    table = table if table.endswith(QUARANTINE_SUFFIX) else f"{table}{QUARANTINE_SUFFIX}"
     return layer or "bronze", table
 
 
@@ -45,7 +45,7 @@ def quarantine_summary(lake_root: str | Path, name: str, examples: int = 3) -> s
     layer, table = quarantine_table(name)
     tables = lake_tables(lake_root)
     if f"{layer}.{table}" not in tables:
-        found = [t for t in tables if t.endswith("_quarantine")]
+        found = [t for t in tables if t.endswith(QUARANTINE_SUFFIX)]
         raise UsageError(f"no quarantine table {layer}.{table}; quarantines: {', '.join(found) or 'none yet'}")
     columns = DeltaTable(str(tables[f"{layer}.{table}"])).schema().to_arrow().names
     full = f'"{layer}"."{table}"'

@@ -9,16 +9,15 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timezone
 
-from pyspark.sql import DataFrame, Row, SparkSession
+from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from paylake.bronze.landing import (
     RAW,
-    RESCUED,
     LandingFile,
     LandingZone,
     discover_files,
@@ -27,48 +26,34 @@ from paylake.bronze.landing import (
     read_landing,
     typed_rows,
 )
-from paylake.bronze.scd2 import EFFECTIVE_FROM, EFFECTIVE_TO, IS_CURRENT, ROW_HASH, Scd2Spec, row_hash
+from paylake.bronze.scd2 import Scd2Spec, row_hash
 from paylake.bronze.scd2_writers import Scd2Writer
 from paylake.config.bronze import BronzeTableConfig
 from paylake.config.quality import ForeignKeyRule
-from paylake.errors import DataQualityError, IngestionError
-from paylake.faults import fault_point
-from paylake.lake.store import TableRef, TableStore, sql_literal
-from paylake.lineage import BATCH_ID, EXTRACT_DATE, INGESTED_AT, SOURCE_FILE, SOURCE_ROW
-from paylake.orchestration.results import TableResult
-from paylake.pii import refuse_masked
-from paylake.quality.gate import (
-    ACCEPTED,
-    FLAGS,
-    REASONS,
-    REJECTS,
-    CheckSpec,
-    apply_checks,
-    checks_for,
-    failure_counts,
-    failure_rows,
-    is_rejected,
-    with_fk_lookups,
+from paylake.contract import (
+    BATCH_ID,
+    EFFECTIVE_FROM,
+    EFFECTIVE_TO,
+    EXTRACT_DATE,
+    INGESTED_AT,
+    INGESTED_FILES,
+    IS_CURRENT,
+    OPS_SCHEMAS,
+    RESCUED,
+    ROW_HASH,
+    TableRef,
+    bronze_row_columns,
 )
-from paylake.quality.metrics import write_dq_metrics
-from paylake.runtime.spark import rows_frame
+from paylake.errors import IngestionError
+from paylake.faults import fault_point
+from paylake.frames import rows_frame
+from paylake.lake.store import TableStore
+from paylake.pii import refuse_masked
+from paylake.quality.checks import checks_for, with_fk_lookups
+from paylake.quality.gate import Gate, GateCounts, gated_write
+from paylake.records import RunInfo, TableCounts
 
 logger = logging.getLogger(__name__)
-
-INGESTED_FILES = TableRef("ops", "ingested_files")
-INGESTED_FILES_SCHEMA = (
-    "table string, file_name string, file_path string, extract_date date, size_bytes bigint, sha256 string, "
-    "batch_id string, rows_read bigint, rows_loaded bigint, rows_rejected bigint, run_id string, ingested_at timestamp"
-)
-
-
-@dataclass(frozen=True)
-class RunInfo:
-    """Identity of the run a batch belongs to."""
-
-    run_id: str
-    as_of: date
-    started_at: datetime
 
 
 def scd2_spec(config: BronzeTableConfig) -> Scd2Spec:
@@ -77,14 +62,9 @@ def scd2_spec(config: BronzeTableConfig) -> Scd2Spec:
         keys=tuple(config.primary_key),
         compare_columns=tuple(config.scd.compare_columns),
         sequence_column=config.sequence_column,
-        columns=(*config.column_names, *rescued_columns(config), FLAGS, BATCH_ID, SOURCE_FILE, INGESTED_AT),
+        columns=bronze_row_columns(config.column_names, config.on_new_columns == "rescue"),
         snapshot=config.load_type == "snapshot",
     )
-
-
-def rescued_columns(config: BronzeTableConfig) -> tuple[str, ...]:
-    """``_rescued_data`` for a table that rescues undeclared columns."""
-    return (RESCUED,) if config.on_new_columns == "rescue" else ()
 
 
 def batch_id_for(table: str, files: Sequence[tuple[str, str]]) -> str:
@@ -117,22 +97,6 @@ def pending_files(files: Sequence[LandingFile], ingested: Mapping[str, str]) -> 
                 f"the file now has {checksum[:12]}...; deliver corrections under a new file name"
             )
     return pending
-
-
-def quarantine_rows(checked: DataFrame, batch_id: str, ingested_at: datetime) -> DataFrame:
-    """Rejected rows as delivered (all values as text), with the rules they failed and why."""
-    rescued = [RESCUED] if RESCUED in checked.columns else []
-    return checked.where(is_rejected()).select(
-        f"{RAW}.*",
-        *rescued,
-        F.col(REJECTS).alias("_dq_rules"),
-        F.array_join(REASONS, "; ").alias("_dq_reason"),
-        SOURCE_FILE,
-        SOURCE_ROW,
-        EXTRACT_DATE,
-        F.lit(batch_id).alias(BATCH_ID),
-        F.lit(ingested_at).alias("_quarantined_at"),
-    )
 
 
 def _references(store: TableStore, config: BronzeTableConfig) -> dict[str, DataFrame]:
@@ -170,58 +134,20 @@ def ingested_files(store: TableStore, table: str) -> IngestedFiles:
     )
 
 
-@dataclass(frozen=True)
-class BatchCounts:
-    """Gate outcome of a batch: ``per_file`` maps a file name to (rows read, rows rejected); ``flagged`` counts
-    loaded rows that carry flags."""
+def refuse_empty_snapshot(
+    config: BronzeTableConfig, files: Mapping[str, str]
+) -> Callable[[DataFrame, GateCounts], None]:
+    """The gate's refusal of a snapshot file without rows: it would delete every key."""
 
-    per_file: Mapping[str, tuple[int, int]]
-    failures: Sequence[Row]
-    flagged: int
+    def refuse(checked: DataFrame, counts: GateCounts) -> None:
+        del checked
+        if config.load_type != "snapshot":
+            return
+        for name, path in files.items():
+            if counts.per_file.get(name, (0, 0))[0] == 0:
+                raise IngestionError(f"{path}: snapshot file has no rows; refusing to treat every key as deleted")
 
-    @property
-    def read(self) -> int:
-        return sum(read for read, _ in self.per_file.values())
-
-    @property
-    def rejected(self) -> int:
-        return sum(rejected for _, rejected in self.per_file.values())
-
-
-def count_batch(checked: DataFrame, checks: Sequence[CheckSpec]) -> BatchCounts:
-    """The gate's per-file and per-rule counts, in one Spark job (a small result: one row per file)."""
-    stats = (
-        checked.groupBy(SOURCE_FILE)
-        .agg(
-            F.count(F.lit(1)).alias("rows"),
-            F.sum(is_rejected().cast("long")).alias("rejected"),
-            F.sum((~is_rejected() & (F.size(FLAGS) > 0)).cast("long")).alias("flagged"),  # loaded rows with flags
-            *failure_counts(checks),
-        )
-        .collect()
-    )
-    per_file = {row[SOURCE_FILE]: (row["rows"], row["rejected"]) for row in stats}
-    return BatchCounts(per_file, failure_rows(checks, stats), sum(row["flagged"] for row in stats))
-
-
-def check_batch(config: BronzeTableConfig, files: Sequence[LandingFile], counts: BatchCounts) -> None:
-    """Refuse a batch that may not be loaded.
-
-    Raises:
-        IngestionError: a snapshot file has no rows (it would delete every key).
-        DataQualityError: a file's pass rate is under ``min_pass_rate``.
-    """
-    threshold = config.quality.min_pass_rate
-    for file in files:
-        read, rejected = counts.per_file.get(file.name, (0, 0))
-        if read == 0 and config.load_type == "snapshot":
-            raise IngestionError(f"{file.path}: snapshot file has no rows; refusing to treat every key as deleted")
-        rate = 1 - rejected / read if read else 1.0
-        if rate < threshold:
-            raise DataQualityError(
-                f"Data quality check failed: {rate:.0%} pass rate (threshold {threshold:.0%}) in {file.path}; "
-                f"batch held back, rejected rows are in bronze.{config.table}_quarantine"
-            )
+    return refuse
 
 
 def ingest_table(
@@ -231,9 +157,8 @@ def ingest_table(
     config: BronzeTableConfig,
     landing: LandingZone,
     run: RunInfo,
-    result: TableResult | None = None,
     pii_readers_group: str | None = None,
-) -> TableResult:
+) -> TableCounts:
     """Load every pending landing file of one bronze table up to ``run.as_of`` as one batch.
 
     Args:
@@ -243,22 +168,22 @@ def ingest_table(
         config: the table's metadata.
         landing: where the files are.
         run: the run the batch belongs to.
-        result: filled in as the batch goes, so counts survive a failure.
         pii_readers_group: the group that sees PII unmasked, named when a PII column reads as masked.
+
+    Returns:
+        What the batch held and changed (nothing, when no file is pending).
 
     Raises:
         MaskedPiiError: a PII column of the table's current rows reads as masked; nothing was written.
         IngestionError: a file cannot be taken as a whole (bad header, changed content, empty snapshot).
         DataQualityError: a file fell under ``min_pass_rate``; nothing was written to the target.
     """
-    result = result or TableResult(config.table)
     log = ingested_files(store, config.table)
     pending = pending_files(discover_files(landing, config, run.as_of), log.checksums)
     if not pending:
         logger.info("bronze.%s: no new files up to %s", config.table, run.as_of)
-        return result
+        return TableCounts()
     files = [file for file, _ in pending]
-    layouts = [file_layout(file, config) for file in files]
     for file in files:
         if config.load_type == "snapshot" and log.latest_extract and file.extract_date <= log.latest_extract:
             logger.warning(
@@ -268,57 +193,48 @@ def ingest_table(
             )
     batch_id = batch_id_for(config.table, [(f.name, checksum) for f, checksum in pending])
     ingested_at = datetime.now(timezone.utc).replace(tzinfo=None)
-    result.files, result.batch_id = len(files), batch_id
     logger.info("bronze.%s: batch %s with %d file(s)", config.table, batch_id, len(files))
     target = TableRef("bronze", config.table)
     pii = [c.name for c in config.columns if c.pii]
     if pii and store.exists(target):  # before anything is written: a masked read must not reach the table
-        refuse_masked(store.read(target).where(F.col(IS_CURRENT)), pii, f"bronze.{config.table}", pii_readers_group)
+        refuse_masked(store.read(target).where(F.col(IS_CURRENT)), pii, str(target), pii_readers_group)
 
+    layouts = [file_layout(file, config) for file in files]
     rows = typed_rows(read_landing(spark, files, config, landing.staging, layouts), config)
     rows = with_fk_lookups(rows, config.quality.rules, _references(store, config), EXTRACT_DATE)
-    checks = parse_checks(config) + checks_for(config.quality.rules)
     spec = scd2_spec(config)
-    # Verdicts, audit columns and the row hash SCD2 compares, computed once: in local mode DuckDB reads the
-    # accepted rows from the checkpoint's files as they are (a persisted batch was built twice: the cache, then
-    # the files handed to DuckDB).
-    verdicts = apply_checks(rows, checks).withColumns(
-        {
-            BATCH_ID: F.lit(batch_id),
-            INGESTED_AT: F.lit(ingested_at),
-            ROW_HASH: row_hash(spec.compare_columns),
-            ACCEPTED: ~is_rejected(),
-        }
+    # Audit columns and the row hash SCD2 compares, computed once: in local mode DuckDB reads the accepted rows
+    # from the gate's checkpoint files as they are.
+    rows = rows.withColumns(
+        {BATCH_ID: F.lit(batch_id), INGESTED_AT: F.lit(ingested_at), ROW_HASH: row_hash(spec.compare_columns)}
     )
-    with store.checkpoint(verdicts, ACCEPTED) as (checked, accepted_files):
-        counts = count_batch(checked, checks)
-        result.rows_read, result.rows_rejected, result.rows_flagged = counts.read, counts.rejected, counts.flagged
-        result.rows_loaded = counts.read - counts.rejected
-        result.failures_by_rule = {row["rule"]: row["rows_failed"] for row in counts.failures if row["rows_failed"]}
-        # Quarantine and metrics are written even for a held-back batch, so an operator can see why.
-        names = ", ".join(sql_literal(f.name) for f in files)
-        rejected = quarantine_rows(checked.where(~F.col(ACCEPTED)), batch_id, ingested_at)  # reads the rejected files
-        store.replace_where(quarantine_ref(config.table), rejected, f"{SOURCE_FILE} IN ({names})")
-        write_dq_metrics(
-            spark, store, "bronze", config.table, counts.failures, batch_id, run.run_id, run.as_of, ingested_at
-        )
-        check_batch(config, files, counts)
-        fault_point("after_quarantine", f"bronze.{config.table}")
-
-        accepted = checked.where(F.col(ACCEPTED))
-        presence = checked.select(*config.primary_key, EXTRACT_DATE).dropna() if spec.snapshot else None
+    by_name = {file.name: file.path for file in files}
+    gate = Gate(
+        table=target,
+        checks=parse_checks(config) + checks_for(config.quality.rules),
+        min_pass_rate=config.quality.min_pass_rate,
+        batch_id=batch_id,
+        run=run,
+        at=ingested_at,
+        quarantine_columns=[f"{RAW}.*", *([RESCUED] if RESCUED in rows.columns else [])],  # as delivered
+        files=by_name,
+        held_back="batch held back",
+        refuse=refuse_empty_snapshot(config, by_name),
+    )
+    with gated_write(store, rows, gate) as batch:
+        fault_point("after_quarantine", str(target))
+        presence = batch.checked.select(*config.primary_key, EXTRACT_DATE).dropna() if spec.snapshot else None
         by_change = scd2.apply(
-            target, accepted, spec, presence, log.latest_extract, config.partition_by, accepted_files
+            target, batch.accepted, spec, presence, log.latest_extract, config.partition_by, batch.accepted_files
         )
-        result.new_versions, result.closed_versions = by_change.get("insert", 0), by_change.get("close", 0)
-    fault_point("after_target_merge", f"bronze.{config.table}")
-    _log_files(spark, store, config.table, pending, counts, batch_id, run, ingested_at)
-    return result
-
-
-def quarantine_ref(table: str) -> TableRef:
-    """Where a bronze table's rejected rows go."""
-    return TableRef("bronze", f"{table}_quarantine")
+    fault_point("after_target_merge", str(target))
+    _log_files(spark, store, config.table, pending, batch.counts, batch_id, run, ingested_at)
+    return batch.counts.table_counts(
+        files=len(files),
+        batch_id=batch_id,
+        new_versions=by_change.get("insert", 0),
+        closed_versions=by_change.get("close", 0),
+    )
 
 
 def _log_files(
@@ -326,7 +242,7 @@ def _log_files(
     store: TableStore,
     table: str,
     pending: Sequence[tuple[LandingFile, str]],
-    counts: BatchCounts,
+    counts: GateCounts,
     batch_id: str,
     run: RunInfo,
     at: datetime,
@@ -350,4 +266,4 @@ def _log_files(
                 at,
             )
         )
-    store.append(INGESTED_FILES, rows_frame(spark, rows, INGESTED_FILES_SCHEMA))
+    store.append(INGESTED_FILES, rows_frame(spark, rows, OPS_SCHEMAS[INGESTED_FILES]))

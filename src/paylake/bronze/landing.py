@@ -20,14 +20,14 @@ from pyspark.sql import functions as F
 from pyspark.sql.types import StringType, StructField, StructType
 
 from paylake.config.bronze import BronzeTableConfig, CsvOptions
+from paylake.contract import EXTRACT_DATE, RESCUED, SOURCE_FILE, SOURCE_ROW
 from paylake.errors import IngestionError
 from paylake.io.objects import ObjectStore, open_objects
-from paylake.lineage import EXTRACT_DATE, SOURCE_FILE, SOURCE_ROW
-from paylake.quality.gate import CheckSpec
+from paylake.quality.checks import CheckSpec
 
 logger = logging.getLogger(__name__)
 
-RAW, CORRUPT, RESCUED = "_raw", "_corrupt_record", "_rescued_data"
+RAW, CORRUPT = "_raw", "_corrupt_record"
 HEADER_BYTES = 1 << 16  # a header row longer than this is not a header
 _DATE_TEXT = r"^\d{4}-\d{2}-\d{2}$"
 _TIMESTAMP_TEXT = r"^\d{4}-\d{2}-\d{2}([ T]\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?)?(Z|[+-]\d{2}:?\d{2})?$"

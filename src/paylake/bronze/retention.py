@@ -8,7 +8,7 @@ from datetime import datetime
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
-from paylake.bronze.scd2 import EFFECTIVE_TO, RECORD_VERSION
+from paylake.contract import EFFECTIVE_TO, RECORD_VERSION
 
 
 def archivable(keys: Sequence[str], cutoff: datetime) -> Column:

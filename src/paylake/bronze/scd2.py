@@ -29,16 +29,18 @@ from datetime import date
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
-from paylake.lake.store import MergeSpec
-from paylake.lineage import EXTRACT_DATE, SOURCE_ROW
-
-EFFECTIVE_FROM, EFFECTIVE_TO, IS_CURRENT, RECORD_VERSION, ROW_HASH = (
-    "effective_from",
-    "effective_to",
-    "is_current",
-    "record_version",
-    "row_hash",
+from paylake.contract import (
+    EFFECTIVE_FROM,
+    EFFECTIVE_TO,
+    EXTRACT_DATE,
+    IS_CURRENT,
+    RECORD_VERSION,
+    ROW_HASH,
+    SCD2_COLUMNS,
+    SOURCE_ROW,
 )
+from paylake.lake.store import MergeSpec
+
 CHANGE = "_change"
 
 
@@ -69,7 +71,7 @@ def row_hash(columns: Sequence[str]) -> Column:
 
 def target_columns(spec: Scd2Spec) -> list[str]:
     """Column order of an SCD2 table."""
-    return [*spec.columns, EFFECTIVE_FROM, EFFECTIVE_TO, IS_CURRENT, RECORD_VERSION, ROW_HASH]
+    return [*spec.columns, *SCD2_COLUMNS]
 
 
 def _events(

@@ -33,20 +33,21 @@ import pyarrow.dataset as ds
 import pyarrow.fs as pafs
 from pyspark.sql import DataFrame
 
-from paylake.bronze.scd2 import (
-    CHANGE,
+from paylake.bronze.scd2 import CHANGE, Scd2Spec, scd2_merge_spec
+from paylake.bronze.scd2_sql import changes_sql, events_sql, q, qlist
+from paylake.bronze.scd2_writers import Scd2Writer
+from paylake.contract import (
     EFFECTIVE_FROM,
     EFFECTIVE_TO,
+    EXTRACT_DATE,
     IS_CURRENT,
     RECORD_VERSION,
     ROW_HASH,
-    Scd2Spec,
-    scd2_merge_spec,
+    SOURCE_ROW,
+    TableRef,
 )
-from paylake.bronze.scd2_writers import Scd2Writer
-from paylake.lake.delta_rs import DeltaRsStore, staged
-from paylake.lake.store import TableRef
-from paylake.lineage import EXTRACT_DATE, SOURCE_ROW
+from paylake.lake.arrow_exchange import staged
+from paylake.lake.delta_rs import DeltaRsStore
 
 logger = logging.getLogger(__name__)
 
@@ -57,14 +58,6 @@ MEMORY_LIMIT = "1GB"
 # first with 1GB: 10.8 s / 1.60 GB.
 STREAM_MEMORY_LIMIT = "512MB"
 STREAM_BATCH_ROWS = 128 * 1024
-
-
-def _q(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
-
-
-def _list(names: list[str] | tuple[str, ...], prefix: str = "") -> str:
-    return ", ".join(prefix + _q(n) for n in names)
 
 
 def output_schema(batch: pa.Schema, spec: Scd2Spec) -> pa.Schema:
@@ -87,19 +80,19 @@ def _current_sql(con: duckdb.DuckDBPyConnection, spec: Scd2Spec, target: list[st
     """What the batch is compared with (see ``paylake.bronze.ingest._latest``): the current rows of the batch's keys
     for an incremental feed, every key's latest version for a snapshot. Columns the table does not have yet are
     null."""
-    keys = _list(spec.keys)
+    keys = qlist(spec.keys)
     wanted = [*spec.columns, EFFECTIVE_FROM, EFFECTIVE_TO, IS_CURRENT, RECORD_VERSION, ROW_HASH]
     columns = ", ".join(
-        _q(c) if c in target else f"CAST(NULL AS {_duck_type(con, batch.field(c).type)}) AS {_q(c)}" for c in wanted
+        q(c) if c in target else f"CAST(NULL AS {_duck_type(con, batch.field(c).type)}) AS {q(c)}" for c in wanted
     )
     if spec.snapshot:
         return (
             f"SELECT {columns} FROM target "
-            f"QUALIFY row_number() OVER (PARTITION BY {keys} ORDER BY {_q(RECORD_VERSION)} DESC) = 1"
+            f"QUALIFY row_number() OVER (PARTITION BY {keys} ORDER BY {q(RECORD_VERSION)} DESC) = 1"
         )
     return (
         f"SELECT {columns} FROM target SEMI JOIN (SELECT DISTINCT {keys} FROM batch) AS b USING ({keys}) "
-        f"WHERE {_q(IS_CURRENT)}"
+        f"WHERE {q(IS_CURRENT)}"
     )
 
 
@@ -124,180 +117,13 @@ def _register(con: duckdb.DuckDBPyConnection, name: str, data: ArrowInput) -> li
         con.register(name, data)
     else:
         paths = ", ".join("'" + f.replace("'", "''") + "'" for f in files)
-        con.execute(f"CREATE TEMP VIEW {_q(name)} AS SELECT * FROM read_parquet([{paths}], union_by_name = true)")
-    return list(con.sql(f"SELECT * FROM {_q(name)} LIMIT 0").columns)
+        con.execute(f"CREATE TEMP VIEW {q(name)} AS SELECT * FROM read_parquet([{paths}], union_by_name = true)")
+    return list(con.sql(f"SELECT * FROM {q(name)} LIMIT 0").columns)
 
 
 def _duck_type(con: duckdb.DuckDBPyConnection, data_type: pa.DataType) -> str:
     """DuckDB's name for an Arrow type."""
     return str(con.from_arrow(pa.table({"x": pa.nulls(0, data_type)})).types[0])
-
-
-def events_sql(spec: Scd2Spec, has_current: bool, has_presence: bool, applied_through: date | None) -> str:
-    """The events of :func:`paylake.bronze.scd2._events` (upserts, current versions, deletes), over the relations
-    ``batch``, ``current`` and ``presence``."""
-    keys, seq = list(spec.keys), _q(spec.sequence_column)
-    k, cols = _list(keys), _list(spec.columns)
-    superseded = spec.snapshot and applied_through is not None
-    after_applied = f"{_q(EXTRACT_DATE)} > DATE '{applied_through}'" if superseded else "TRUE"
-    ctes = [
-        # Rows repeating a key and sequence value in one file collapse to the last; only those need a window.
-        f"""repeated AS (SELECT {k}, {seq}, {_q(EXTRACT_DATE)} FROM batch GROUP BY ALL HAVING count(*) > 1),
-        latest AS (
-            SELECT * FROM batch ANTI JOIN repeated USING ({k}, {seq}, {_q(EXTRACT_DATE)})
-            UNION ALL BY NAME
-            SELECT * FROM batch SEMI JOIN repeated USING ({k}, {seq}, {_q(EXTRACT_DATE)})
-            QUALIFY row_number() OVER (PARTITION BY {k}, {seq}, {_q(EXTRACT_DATE)} ORDER BY {_q(SOURCE_ROW)} DESC) = 1
-        ),
-        upserts AS (
-            SELECT {cols}, {_q(EXTRACT_DATE)}, 'U' AS _kind, 1 AS _kind_order, CAST({seq} AS TIMESTAMPTZ) AS _seq,
-                   {_q(ROW_HASH)}, {_q(SOURCE_ROW)} AS _row, CAST(NULL AS TIMESTAMPTZ) AS {_q(EFFECTIVE_FROM)},
-                   CAST(NULL AS INTEGER) AS {_q(RECORD_VERSION)}, CAST(NULL AS BOOLEAN) AS _was_current
-            FROM latest
-        )""",
-    ]
-    events = [f"SELECT * FROM upserts WHERE {after_applied}"]
-    if has_current:
-        ctes.append(
-            f"""existing AS (
-            SELECT {cols}, CAST(NULL AS DATE) AS {_q(EXTRACT_DATE)}, 'C' AS _kind, 0 AS _kind_order,
-                   CAST({seq} AS TIMESTAMPTZ) AS _seq, {_q(ROW_HASH)}, 0 AS _row, {_q(EFFECTIVE_FROM)},
-                   {_q(RECORD_VERSION)}, {_q(IS_CURRENT)} AS _was_current
-            FROM current
-        )"""
-        )
-        ctes.append(
-            f"""ended AS (
-            SELECT {k}, CAST(NULL AS DATE) AS {_q(EXTRACT_DATE)}, 'D' AS _kind, 2 AS _kind_order,
-                   {_q(EFFECTIVE_TO)} AS _seq, 0 AS _row
-            FROM current WHERE NOT {_q(IS_CURRENT)}
-        )"""
-        )
-        events += ["SELECT * FROM existing", "SELECT * FROM ended"]
-    if spec.snapshot and has_presence:
-        live = f"SELECT {k} FROM current WHERE {_q(IS_CURRENT)}" if has_current else f"SELECT {k} FROM seen LIMIT 0"
-        ctes.append(
-            f"""seen AS (SELECT DISTINCT {k}, {_q(EXTRACT_DATE)}, TRUE AS _present FROM presence),
-            live_before AS (SELECT DISTINCT {k}, TRUE AS _live_before FROM ({live})),
-            known AS (SELECT {k} FROM seen UNION SELECT {k} FROM live_before),
-            grid AS (
-                SELECT {_list(keys, "known.")}, dates.{_q(EXTRACT_DATE)}, coalesce(seen._present, FALSE) AS _present,
-                       coalesce(lag(coalesce(seen._present, FALSE)) OVER (
-                           PARTITION BY {_list(keys, "known.")} ORDER BY dates.{_q(EXTRACT_DATE)}),
-                           coalesce(live_before._live_before, FALSE)) AS _was_present
-                FROM known
-                CROSS JOIN (SELECT DISTINCT {_q(EXTRACT_DATE)} FROM presence) AS dates
-                LEFT JOIN seen USING ({k}, {_q(EXTRACT_DATE)})
-                LEFT JOIN live_before USING ({k})
-            ),
-            deletes AS (
-                SELECT {k}, {_q(EXTRACT_DATE)}, 'D' AS _kind, 2 AS _kind_order,
-                       CAST({_q(EXTRACT_DATE)} AS TIMESTAMPTZ) AS _seq, 0 AS _row
-                FROM grid WHERE NOT _present AND _was_present AND {after_applied}
-            )"""
-        )
-        events.append("SELECT * FROM deletes")
-    return "WITH " + ",\n".join(ctes) + "\n" + " UNION ALL BY NAME ".join(events)
-
-
-def changes_sql(spec: Scd2Spec) -> str:
-    """The rest of :func:`paylake.bronze.scd2.scd2_changes`, over the relation ``events``: the rows of
-    :func:`events_sql`, each with a unique number ``_id``."""
-    keys = list(spec.keys)
-    k = _list(keys)
-    order = f"{_q(EXTRACT_DATE)} ASC NULLS FIRST, _kind_order ASC, _seq ASC NULLS FIRST, _row ASC"
-    newest_first = f"{_q(EXTRACT_DATE)} DESC NULLS LAST, _kind_order DESC, _seq DESC NULLS LAST, _row DESC"
-    by_key = f"PARTITION BY {k} ORDER BY {order}"
-    upto_here = f"({by_key} ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)"
-    before_in_key = f"({by_key} ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING)"
-    in_segment = f"PARTITION BY {k}, _segment ORDER BY {order}"
-    before_in_segment = f"({in_segment} ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING)"
-    is_delete = "CASE WHEN _kind = 'D' THEN 1 ELSE 0 END"
-    narrow = [
-        "_id",
-        *keys,
-        EXTRACT_DATE,
-        "_kind",
-        "_kind_order",
-        "_seq",
-        "_row",
-        ROW_HASH,
-        EFFECTIVE_FROM,
-        RECORD_VERSION,
-        "_was_current",
-    ]
-    non_key = [c for c in spec.columns if c not in keys]
-    # A key with one event needs no window: a lone upsert is a first version, a lone current row or delete
-    # changes nothing. That is most keys of an initial load, so only the rest go through the window passes.
-    return f"""
-        WITH several AS (SELECT {k} FROM events GROUP BY {k} HAVING count(*) > 1),
-        single AS (
-            SELECT * FROM events ANTI JOIN several USING ({k}) WHERE _kind = 'U'
-        ),
-        e1 AS (
-            SELECT {_list(narrow)}, coalesce(sum(1 - {is_delete}) OVER {before_in_key}, 0) > 0 AS _anything_before
-            FROM events SEMI JOIN several USING ({k})
-        ),
-        e2 AS (
-            SELECT *, sum({is_delete}) OVER {upto_here} - {is_delete} AS _segment
-            FROM e1 WHERE _kind <> 'D' OR _anything_before
-        ),
-        e3 AS (SELECT *, max(_seq) OVER {before_in_segment} AS _newest_before FROM e2),
-        e4 AS (SELECT * FROM e3 WHERE _kind <> 'U' OR _newest_before IS NULL OR _seq > _newest_before),
-        e5 AS (
-            SELECT *,
-                (_kind = 'C')
-                OR (_kind = 'U' AND (lag({_q(ROW_HASH)}) OVER ({in_segment}) IS NULL
-                                     OR lag({_q(ROW_HASH)}) OVER ({in_segment}) <> {_q(ROW_HASH)}))
-                OR (_kind = 'D' AND coalesce(sum(CASE WHEN _kind <> 'D' THEN 1 ELSE 0 END)
-                                             OVER {before_in_segment}, 0) > 0) AS _starts
-            FROM e4
-        ),
-        e6 AS (
-            SELECT *, sum(CAST(_starts AS INTEGER)) OVER {upto_here} AS _run
-            FROM e5 WHERE _kind <> 'D' OR _starts
-        ),
-        run_data AS (
-            SELECT {k}, _run, _id AS _latest_id, _seq AS _latest_seq
-            FROM e6
-            QUALIFY row_number() OVER (PARTITION BY {k}, _run ORDER BY {newest_first}) = 1
-        ),
-        kept AS (
-            SELECT *, row_number() OVER ({in_segment}) = 1 AS _first_in_segment FROM e6 WHERE _starts
-        ),
-        based AS (
-            SELECT *, max(CASE
-                WHEN _kind = 'C' THEN {_q(EFFECTIVE_FROM)}
-                WHEN _kind = 'U' AND _segment > 0 AND _first_in_segment
-                    THEN greatest(_seq, CAST({_q(EXTRACT_DATE)} AS TIMESTAMPTZ))
-                ELSE _seq END) OVER {upto_here} AS _at
-            FROM kept
-        ),
-        chained AS (
-            SELECT {k}, _run, _kind, _seq, _was_current, _at AS {_q(EFFECTIVE_FROM)},
-                   lead(_at) OVER ({by_key}) AS {_q(EFFECTIVE_TO)},
-                   CAST(coalesce(max(CASE WHEN _kind = 'C' THEN {_q(RECORD_VERSION)} END) OVER (PARTITION BY {k}), 0)
-                        + sum(CASE WHEN _kind = 'U' THEN 1 ELSE 0 END) OVER {upto_here} AS INTEGER)
-                       AS {_q(RECORD_VERSION)},
-                   {_q(ROW_HASH)}
-            FROM based
-        ),
-        changes AS (
-            SELECT {_list(keys, "c.")}, {_list(non_key, "w.")},
-                   c.{_q(EFFECTIVE_FROM)}, c.{_q(EFFECTIVE_TO)}, c.{_q(EFFECTIVE_TO)} IS NULL AS {_q(IS_CURRENT)},
-                   c.{_q(RECORD_VERSION)}, c.{_q(ROW_HASH)},
-                   CASE WHEN c._kind = 'U' THEN 'insert'
-                        WHEN c._kind = 'C' AND c._was_current AND c.{_q(EFFECTIVE_TO)} IS NOT NULL THEN 'close'
-                        WHEN c._kind = 'C' AND c._was_current AND r._latest_seq > c._seq THEN 'refresh'
-                   END AS {_q(CHANGE)}
-            FROM chained AS c JOIN run_data AS r USING ({k}, _run) JOIN events AS w ON w._id = r._latest_id
-        )
-        SELECT {_list([*spec.columns, EFFECTIVE_FROM, EFFECTIVE_TO, IS_CURRENT, RECORD_VERSION, ROW_HASH, CHANGE])}
-        FROM changes WHERE {_q(CHANGE)} IS NOT NULL
-        UNION ALL
-        SELECT {_list(spec.columns)}, _seq, CAST(NULL AS TIMESTAMPTZ), TRUE, CAST(1 AS INTEGER), {_q(ROW_HASH)},
-               'insert'
-        FROM single"""
 
 
 @contextmanager
@@ -351,7 +177,7 @@ def stream_new_versions(
     schema = schema.remove(schema.get_field_index(CHANGE))
     with _connection(timezone, STREAM_MEMORY_LIMIT) as con:
         query = _changes_query(con, batch, None, spec, presence, applied_through)
-        reader = con.sql(f"SELECT * EXCLUDE ({_q(CHANGE)}) FROM ({query})").to_arrow_reader(STREAM_BATCH_ROWS)
+        reader = con.sql(f"SELECT * EXCLUDE ({q(CHANGE)}) FROM ({query})").to_arrow_reader(STREAM_BATCH_ROWS)
         yield pa.RecordBatchReader.from_batches(schema, (rows.cast(schema) for rows in reader))
 
 

@@ -20,8 +20,9 @@ import pyarrow.dataset as ds
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-from paylake.bronze.scd2 import CHANGE, IS_CURRENT, Scd2Spec, latest_versions, scd2_changes, scd2_merge_spec
-from paylake.lake.store import TableRef, TableStore
+from paylake.bronze.scd2 import CHANGE, Scd2Spec, latest_versions, scd2_changes, scd2_merge_spec
+from paylake.contract import IS_CURRENT, TableRef
+from paylake.lake.store import TableStore
 
 logger = logging.getLogger(__name__)
 

@@ -10,9 +10,9 @@ from pydantic import Field, field_validator
 from paylake.config.base import ColumnConfig, StrictModel
 from paylake.config.identifiers import Identifier, RelativePath
 from paylake.config.quality import QualityConfig
+from paylake.contract import RESERVED_COLUMNS
 
 # Columns paylake adds to bronze tables; user columns may not take these names.
-RESERVED_COLUMNS = ("effective_from", "effective_to", "is_current", "record_version", "row_hash", "_rescued_data")
 _DATE_FORMATS = {"%Y%m%d": r"\d{8}", "%Y-%m-%d": r"\d{4}-\d{2}-\d{2}"}
 
 

@@ -15,13 +15,11 @@ from pydantic import AfterValidator, Field
 from paylake.config.base import StrictModel
 from paylake.config.identifiers import Identifier
 from paylake.config.quality import QualityConfig
+from paylake.contract import AS_OF
 
 _TABLE_NAME = re.compile(r"(bronze|silver|gold|ops)\.[a-z][a-z0-9_]{0,62}")
 # Operational tables paylake writes itself; derived tables may read them (e.g. run statistics for a dashboard).
-OPS_TABLES = frozenset({"pipeline_runs", "dq_metrics", "ingested_files"})
 # Columns the runner adds to every derived table; builders and declared columns may not use these names.
-AS_OF = "as_of"
-BUILT_AT = "_built_at"
 
 
 def _check_table_name(value: str) -> str:

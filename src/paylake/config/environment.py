@@ -8,9 +8,7 @@ from pydantic import Field, field_validator, model_validator
 
 from paylake.config.base import StrictModel
 from paylake.config.identifiers import EnvironmentName, Identifier
-
-Layer = Literal["bronze", "silver", "gold", "ops"]
-LAYERS: tuple[Layer, ...] = ("bronze", "silver", "gold", "ops")
+from paylake.contract import LAKE_LAYERS, Layer
 
 
 class SparkConfig(StrictModel):
@@ -23,7 +21,7 @@ class SparkConfig(StrictModel):
 
 
 def _default_schemas() -> dict[Layer, str]:
-    return {layer: layer for layer in LAYERS}
+    return {layer: layer for layer in LAKE_LAYERS}
 
 
 _PRINCIPAL = r"^[A-Za-z0-9_.@-]+$"

@@ -13,16 +13,17 @@ from typing import Protocol, TypeVar
 import yaml
 from pydantic import BaseModel, ValidationError
 
-from paylake.builders import Builder, DerivedLayer, builders
+from paylake.builders import Builder, builders
 from paylake.config.base import StrictModel
 from paylake.config.bronze import BronzeTableConfig
-from paylake.config.derived import OPS_TABLES, DerivedTableConfig
+from paylake.config.derived import DerivedTableConfig
 from paylake.config.environment import EnvironmentConfig
 from paylake.config.identifiers import check_environment_name
 from paylake.config.quality import RULE_TYPES
+from paylake.contract import OPS_TABLES, PIPELINE_LAYERS, DerivedLayer
 from paylake.errors import ConfigIssue, InvalidConfigError
+from paylake.graph import find_cycle
 from paylake.io.objects import ObjectStore, open_objects
-from paylake.orchestration.dependencies import find_cycle
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
 
@@ -270,9 +271,6 @@ class DerivedMetadata:
     tables: Mapping[str, DerivedTable]
 
 
-LAYER_ORDER = ("bronze", "silver", "gold")
-
-
 def table_names(source: MetadataSource, layer: str) -> set[str]:
     """Tables a layer declares, by folder name (also when a file is invalid, so references stay resolvable)."""
     return {Path(relative).parent.name for relative in source.list_files(layer)}
@@ -319,7 +317,7 @@ def load_derived(source: MetadataSource, layer: DerivedLayer) -> DerivedMetadata
         InvalidConfigError: any file is invalid, an input is unknown or dependencies form a cycle.
     """
     available = builders(layer)
-    readable = LAYER_ORDER[: LAYER_ORDER.index(layer) + 1]
+    readable = PIPELINE_LAYERS[: PIPELINE_LAYERS.index(layer) + 1]
     known = {name: table_names(source, name) for name in readable} | {"ops": set(OPS_TABLES)}
     tables: dict[str, DerivedTable] = {}
     issues: list[ConfigIssue] = []

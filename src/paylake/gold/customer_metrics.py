@@ -10,9 +10,9 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from paylake.builders import register
-from paylake.columns import map_agg
 from paylake.config.base import StrictModel
-from paylake.config.derived import AS_OF
+from paylake.contract import AS_OF
+from paylake.frames import map_agg
 from paylake.gold.scorecard import Scorecard, score
 
 SCORE_DATE = "score_date"

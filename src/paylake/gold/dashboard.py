@@ -10,8 +10,8 @@ from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
 from paylake.builders import register
-from paylake.columns import map_agg
 from paylake.config.base import StrictModel
+from paylake.frames import map_agg
 from paylake.gold.customer_metrics import SCORE_DATE
 
 

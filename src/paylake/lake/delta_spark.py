@@ -13,9 +13,9 @@ from collections.abc import Mapping, Sequence
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from paylake.config.environment import Layer
+from paylake.contract import Layer, TableRef
 from paylake.errors import TableStoreError
-from paylake.lake.store import Filters, MergeMetrics, MergeSpec, TableRef, TableStore, filters_sql
+from paylake.lake.store import Filters, MergeMetrics, MergeSpec, TableStore, filters_sql
 
 
 def merge_sql(target: str, source_view: str, spec: MergeSpec) -> str:

@@ -18,27 +18,13 @@ import pyarrow.dataset as ds
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-from paylake.config.environment import Layer
 from paylake.config.identifiers import check_identifier
+from paylake.contract import TableRef
 
 FilterValue = str | int | float | bool | date | datetime
 # A conjunction of simple predicates, e.g. [("is_current", "=", True)]; both engines can push these down.
 Filters = Sequence[tuple[str, str, FilterValue]]
 _FILTER_OPS = {"=", "!=", "<", "<=", ">", ">="}
-
-
-@dataclass(frozen=True)
-class TableRef:
-    """A lake table: its layer and name. Names are validated identifiers, safe in paths and SQL."""
-
-    layer: Layer
-    name: str
-
-    def __post_init__(self) -> None:
-        check_identifier(self.name)
-
-    def __str__(self) -> str:
-        return f"{self.layer}.{self.name}"
 
 
 @dataclass(frozen=True)

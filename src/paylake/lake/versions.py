@@ -5,10 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
-from paylake.config.environment import LAYERS
 from paylake.config.identifiers import check_identifier
+from paylake.contract import LAKE_LAYERS, TableRef
 from paylake.errors import UsageError
-from paylake.lake.store import TableRef, TableStore
+from paylake.lake.store import TableStore
 
 
 @dataclass(frozen=True)
@@ -30,8 +30,8 @@ def table_ref(name: str) -> TableRef:
     """
     layer, _, table = name.partition(".")
     try:
-        if layer not in LAYERS:
-            raise ValueError(f"layer must be one of {', '.join(LAYERS)}")
+        if layer not in LAKE_LAYERS:
+            raise ValueError(f"layer must be one of {', '.join(LAKE_LAYERS)}")
         check_identifier(table)
     except ValueError as exc:
         raise UsageError(f"{name!r} is not <layer>.<table>: {exc}") from None

@@ -19,7 +19,7 @@ from typing import Any, Protocol
 
 from paylake.config.environment import CloudWatchConfig
 from paylake.observability.logging import JsonFormatter
-from paylake.orchestration.results import TableResult
+from paylake.records import TableResult
 
 logger = logging.getLogger(__name__)
 

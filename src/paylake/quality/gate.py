@@ -1,126 +1,234 @@
-"""The data-quality gate: evaluate checks on a DataFrame, then split, count and judge the result.
+"""The data-quality gate every layer writes through: check, checkpoint, count, quarantine, metrics, judge.
 
-Checks are DataFrame in, DataFrame out; only :func:`failure_rows` turns collected counts into rows.
-``apply_checks`` adds three columns:
-``_dq_rejects`` (names of failed ``reject`` rules), ``_dq_reasons`` (one readable reason per rejection) and
-``_dq_flags`` (names of failed ``flag`` rules). A row is rejected when ``_dq_rejects`` is not empty.
+:func:`gated_write` is the one sequence bronze ingestion and silver and gold builds share:
+
+1. evaluate the table's checks on its rows (:func:`paylake.quality.checks.evaluate`);
+2. checkpoint the checked rows once (:meth:`TableStore.checkpoint`), so the reads that follow never recompute them;
+3. count rows, rejects, flags and failures per rule in one aggregate, per file (bronze) or over the whole output;
+4. let the caller refuse the batch on its own terms (a builder's duplicate keys, rows of another date);
+5. replace the rejected rows in the table's quarantine and the batch's per-rule counts in ``ops.dq_metrics``;
+6. hold the batch back whole when a file (or the output) passes under ``min_pass_rate``;
+7. hand the caller the accepted rows, their checkpoint files and the counts, to write the target.
+
+The quarantine and the metrics are written before the pass rate is judged, so a held-back batch still shows an
+operator why. Every write is idempotent for the batch: quarantine rows are replaced per source file (or whole),
+metrics per batch. An error raised from step 4 on, by the gate or by the caller's write, carries the counts
+(:attr:`paylake.errors.PaylakeError.counts`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime
 
-from pyspark.sql import Column, DataFrame, Row
+import pyarrow.dataset as ds
+from pyspark.sql import Column, DataFrame, Row, SparkSession
 from pyspark.sql import functions as F
 
-from paylake.config.quality import Action, ForeignKeyRule, Rule
-from paylake.quality.rules import CHECKS, fk_column
+from paylake.contract import (
+    ACCEPTED,
+    BRONZE_QUARANTINE_TAIL,
+    DERIVED_QUARANTINE_TAIL,
+    DQ_METRICS,
+    DQ_REASON,
+    DQ_RULES,
+    FLAGS,
+    QUARANTINED_AT,
+    REASONS,
+    REJECTS,
+    SOURCE_FILE,
+    TableRef,
+)
+from paylake.errors import DataQualityError, PaylakeError
+from paylake.frames import rows_frame
+from paylake.lake.store import TableStore, sql_literal
+from paylake.quality.checks import CheckSpec, evaluate, failure_counts, failure_rows, is_rejected
+from paylake.records import RunInfo, TableCounts
 
-REJECTS, REASONS, FLAGS = "_dq_rejects", "_dq_reasons", "_dq_flags"
-ACCEPTED = "_dq_accepted"  # not is_rejected(), kept while a batch is loaded to split it; never stored
+FAILURES_SCHEMA = "rule string, rule_type string, action string, rows_checked bigint, rows_failed bigint"
 
 
 @dataclass(frozen=True)
-class CheckSpec:
-    """One evaluated rule: its identity and the Columns that decide and explain it."""
+class GateCounts:
+    """What the gate counted. ``per_file`` maps a source file (or the table, for a derived build) to its rows
+    read and rejected; ``extra`` holds the sums of the caller's ``extra`` aggregates."""
 
-    name: str
-    rule_type: str
-    action: Action
-    passes: Column
-    message: Column
+    per_file: Mapping[str, tuple[int, int]]
+    flagged: int
+    failures: Sequence[Row]
+    extra: Mapping[str, int] = field(default_factory=dict)
+
+    @property
+    def read(self) -> int:
+        return sum(read for read, _ in self.per_file.values())
+
+    @property
+    def rejected(self) -> int:
+        return sum(rejected for _, rejected in self.per_file.values())
+
+    def table_counts(self, **more: object) -> TableCounts:
+        """These counts as a table's record (``more`` adds files, versions, batch id)."""
+        failures = {row["rule"]: row["rows_failed"] for row in self.failures if row["rows_failed"]}
+        return TableCounts(
+            rows_read=self.read,
+            rows_loaded=self.read - self.rejected,
+            rows_rejected=self.rejected,
+            rows_flagged=self.flagged,
+            failures_by_rule=failures,
+            **more,  # type: ignore[arg-type]
+        )
 
 
-def checks_for(rules: Sequence[Rule]) -> list[CheckSpec]:
-    """CheckSpecs for declared rules, looked up in the rule registry."""
-    specs = []
-    for rule in rules:
-        passes, message = CHECKS[rule.type](rule)
-        specs.append(CheckSpec(rule.rule_name, rule.type, rule.action, passes, message))
-    return specs
+@dataclass(frozen=True)
+class Gate:
+    """How one table's rows are gated.
 
-
-def with_fk_lookups(
-    df: DataFrame, rules: Sequence[Rule], references: Mapping[str, DataFrame], date_column: str
-) -> DataFrame:
-    """Add one boolean column per foreign-key rule: does the key exist on the row's ``date_column``?
-
-    ``references[rule_name]`` holds the referenced table's versions as ``(key, effective_from, effective_to)``;
-    a key exists on day D when a version starts before the end of D and is not closed by the start of D. Checking
-    per day (not against today's rows) makes a backlog give the same answer as day-by-day loads.
-
-    The rows are joined with one row per referenced key (its versions as a list), so a key never multiplies a
-    row. Spark sizes that side from the referenced table's files: a dimension such as accounts is broadcast and
-    the batch is not shuffled for the lookup.
+    Attributes:
+        table: the table the accepted rows are written to; rejected rows go to ``table.quarantine``.
+        checks: the evaluated rules.
+        min_pass_rate: the share of rows (of each file, when ``files`` is given) that must pass every reject rule.
+        batch_id: the batch's id in the quarantine and the metrics.
+        run: the run writing the batch.
+        at: the audit timestamp of the batch's writes.
+        quarantine_columns: how a rejected row is kept (its values), before the rules, reason and lineage.
+        files: the batch's source files by name -> how messages name them; None gates one output as a whole.
+        held_back: what happened to the target when the batch is held back, for the message.
+        extra: further aggregates summed in the counting job, as ``name -> column`` (see :attr:`GateCounts.extra`).
+        refuse: the caller's own refusal, after counting and before anything is written (raises to refuse).
     """
-    day = F.col(date_column)
-    start_of_day, end_of_day = day.cast("timestamp"), F.date_add(day, 1).cast("timestamp")
 
-    def on_day(version: Column) -> Column:
-        starts, ends = version["effective_from"], version["effective_to"]
-        return (starts < end_of_day) & (ends.isNull() | (ends > start_of_day))
+    table: TableRef
+    checks: Sequence[CheckSpec]
+    min_pass_rate: float
+    batch_id: str
+    run: RunInfo
+    at: datetime
+    quarantine_columns: Sequence[str | Column]
+    files: Mapping[str, str] | None = None
+    held_back: str = "table left as it was"
+    extra: Mapping[str, Column] = field(default_factory=dict)
+    refuse: Callable[[DataFrame, GateCounts], None] | None = None
 
-    for rule in rules:
-        if not isinstance(rule, ForeignKeyRule):
-            continue
-        versions = (
-            references[rule.rule_name]
-            .groupBy(F.col("key").alias("_fk_ref"))
-            .agg(F.collect_list(F.struct("effective_from", "effective_to")).alias("_fk_versions"))
-        )
-        joined = df.join(versions, F.col(rule.column) == F.col("_fk_ref"), "left")
-        found = F.coalesce(F.exists("_fk_versions", on_day), F.lit(False))
-        df = joined.withColumn(fk_column(rule), found).drop("_fk_ref", "_fk_versions")
-    return df
+    @property
+    def label(self) -> str:
+        return str(self.table)
 
 
-def _failed(checks: Sequence[tuple[int, CheckSpec]], label: Callable[[CheckSpec], Column]) -> Column:
-    """Array of ``label(check)`` for every check the row failed (``__pass_<i>`` is false)."""
-    items = [F.when(~F.col(f"__pass_{i}"), label(check)) for i, check in checks]
-    array = F.array(*items) if items else F.array().cast("array<string>")
-    return F.filter(array, lambda x: x.isNotNull())
+@dataclass(frozen=True)
+class Gated:
+    """A batch that passed its gate: every checked row, the accepted ones, their files (local store) and counts."""
+
+    checked: DataFrame
+    accepted: DataFrame
+    accepted_files: ds.Dataset | None
+    counts: GateCounts
 
 
-def apply_checks(df: DataFrame, checks: Sequence[CheckSpec]) -> DataFrame:
-    """Evaluate ``checks`` and add ``_dq_rejects``, ``_dq_reasons`` and ``_dq_flags`` (see module doc)."""
-    # Materialise each verdict once: checks may hold window functions, and each is read twice below.
-    evaluated = df.select("*", *[c.passes.alias(f"__pass_{i}") for i, c in enumerate(checks)])
-    rejects = [(i, c) for i, c in enumerate(checks) if c.action == "reject"]
-    flags = [(i, c) for i, c in enumerate(checks) if c.action == "flag"]
-    result = evaluated.select(
-        "*",
-        _failed(rejects, lambda c: F.lit(c.name)).alias(REJECTS),
-        _failed(rejects, lambda c: F.concat(F.lit(f"{c.name}: "), c.message)).alias(REASONS),
-        _failed(flags, lambda c: F.lit(c.name)).alias(FLAGS),
+@contextmanager
+def gated_write(store: TableStore, rows: DataFrame, gate: Gate) -> Iterator[Gated]:
+    """Gate ``rows`` (see the module doc) and yield what passed; the caller writes the target in the block.
+
+    Raises:
+        DataQualityError: a file (or the output) passes under ``gate.min_pass_rate``; the quarantine and metrics
+            are written, the target is not.
+        PaylakeError: what ``gate.refuse`` or the caller's block raises, with the counts attached.
+    """
+    verdicts = evaluate(rows, gate.checks).withColumn(ACCEPTED, ~is_rejected())
+    with store.checkpoint(verdicts, ACCEPTED) as (checked, accepted_files):
+        counts = _count(checked, gate)
+        try:
+            if gate.refuse is not None:
+                gate.refuse(checked, counts)
+            rejected = checked.where(~F.col(ACCEPTED))  # the local store reads only the rejected files
+            _write_quarantine(store, rejected, gate)
+            _write_metrics(store, checked.sparkSession, counts, gate)
+            _judge(counts, gate)
+            accepted = checked.where(F.col(ACCEPTED)).drop(ACCEPTED, REJECTS, REASONS)
+            yield Gated(checked, accepted, accepted_files, counts)
+        except PaylakeError as error:
+            error.counts = error.counts or counts.table_counts(batch_id=gate.batch_id, files=len(gate.files or {}))
+            raise
+
+
+def _count(checked: DataFrame, gate: Gate) -> GateCounts:
+    """Rows, rejects, flagged loaded rows, failures per rule and the caller's extras, in one Spark job (one row
+    per file, or one row)."""
+    aggregates = [
+        F.count(F.lit(1)).alias("rows"),
+        F.sum(is_rejected().cast("long")).alias("rejected"),
+        F.sum((~is_rejected() & (F.size(FLAGS) > 0)).cast("long")).alias("flagged"),
+        *failure_counts(gate.checks),
+        *[F.sum(column.cast("long")).alias(f"extra_{name}") for name, column in gate.extra.items()],
+    ]
+    if gate.files is None:
+        stats = checked.agg(*aggregates).collect()  # a global aggregate has exactly one row
+        per_file = {gate.label: (stats[0]["rows"], stats[0]["rejected"] or 0)}
+    else:
+        stats = checked.groupBy(SOURCE_FILE).agg(*aggregates).collect()
+        per_file = {row[SOURCE_FILE]: (row["rows"], row["rejected"] or 0) for row in stats}
+    return GateCounts(
+        per_file,
+        sum(row["flagged"] or 0 for row in stats),
+        failure_rows(gate.checks, stats),
+        {name: sum(row[f"extra_{name}"] or 0 for row in stats) for name in gate.extra},
     )
-    return result.drop(*[f"__pass_{i}" for i in range(len(checks))], *[c for c in df.columns if c.startswith("_fk_")])
 
 
-def is_rejected() -> Column:
-    """True for rows the gate rejected."""
-    return F.size(F.col(REJECTS)) > 0
+def _write_quarantine(store: TableStore, rejected: DataFrame, gate: Gate) -> None:
+    """Replace the batch's rows in the quarantine: per source file (bronze), or the whole table (derived). A row
+    keeps its values, then the columns of the contract's quarantine tail."""
+    tail = BRONZE_QUARANTINE_TAIL if gate.files is not None else DERIVED_QUARANTINE_TAIL
+    made = {
+        DQ_RULES: F.col(REJECTS),
+        DQ_REASON: F.array_join(REASONS, "; "),
+        QUARANTINED_AT: F.lit(gate.at),
+    }
+    quarantine = rejected.select(*gate.quarantine_columns, *[made.get(name, F.col(name)).alias(name) for name in tail])
+    if gate.files is None:
+        store.overwrite(gate.table.quarantine, quarantine)
+    else:
+        names = ", ".join(sql_literal(name) for name in gate.files)
+        store.replace_where(gate.table.quarantine, quarantine, f"{SOURCE_FILE} IN ({names})")
 
 
-def failure_counts(checks: Sequence[CheckSpec]) -> list[Column]:
-    """Aggregate columns ``c<i>``: how many rows failed check ``i``."""
-    return [
-        F.sum(F.array_contains(F.col(REJECTS if c.action == "reject" else FLAGS), c.name).cast("long")).alias(f"c{i}")
-        for i, c in enumerate(checks)
-    ]
+def _write_metrics(store: TableStore, spark: SparkSession, counts: GateCounts, gate: Gate) -> None:
+    """Replace the batch's per-rule counts in ``ops.dq_metrics``."""
+    if not counts.failures:
+        return
+    failures = rows_frame(spark, counts.failures, FAILURES_SCHEMA)
+    metrics = failures.select(
+        F.lit(gate.run.run_id).alias("run_id"),
+        F.lit(gate.batch_id).alias("batch_id"),
+        F.lit(gate.table.layer).alias("layer"),
+        F.lit(gate.table.name).alias("table"),
+        "rule",
+        "rule_type",
+        "action",
+        "rows_checked",
+        "rows_failed",
+        # No rows checked (a header-only file): nothing failed.
+        F.when(F.col("rows_checked") > 0, 1 - F.col("rows_failed") / F.col("rows_checked"))
+        .otherwise(F.lit(1.0))
+        .alias("pass_rate"),
+        F.lit(gate.run.as_of).alias("as_of"),
+        F.lit(gate.at).alias("recorded_at"),
+    )
+    scope = {"batch_id": gate.batch_id, "layer": gate.table.layer, "table": gate.table.name}
+    predicate = " AND ".join(f"{column} = {sql_literal(value)}" for column, value in scope.items())
+    store.replace_where(DQ_METRICS, metrics, predicate)
 
 
-def failure_rows(checks: Sequence[CheckSpec], totals: Sequence[Row]) -> list[Row]:
-    """One row per check (``rule``, ``rule_type``, ``action``, ``rows_checked``, ``rows_failed``) from aggregate
-    rows holding ``rows`` and the :func:`failure_counts` columns, summed over them (one per file in bronze)."""
-    checked = sum(total["rows"] for total in totals)
-    return [
-        Row(
-            rule=check.name,
-            rule_type=check.rule_type,
-            action=check.action,
-            rows_checked=checked,
-            rows_failed=sum(total[f"c{index}"] or 0 for total in totals),
-        )
-        for index, check in enumerate(checks)
-    ]
+def _judge(counts: GateCounts, gate: Gate) -> None:
+    """Hold the batch back when a file (or the output) passes under ``min_pass_rate``."""
+    threshold = gate.min_pass_rate
+    units = gate.files if gate.files is not None else {gate.label: gate.label}
+    for unit, label in units.items():
+        read, rejected = counts.per_file.get(unit, (0, 0))
+        rate = 1 - rejected / read if read else 1.0
+        if rate < threshold:
+            raise DataQualityError(
+                f"Data quality check failed: {rate:.0%} pass rate (threshold {threshold:.0%}) in {label}; "
+                f"{gate.held_back}, rejected rows are in {gate.table.quarantine}"
+            )

@@ -23,7 +23,7 @@ from paylake.config.quality import (
     RegexRule,
     UniqueRule,
 )
-from paylake.lineage import SOURCE_FILE, SOURCE_ROW
+from paylake.contract import SOURCE_FILE, SOURCE_ROW
 
 Check = tuple[Column, Column]
 

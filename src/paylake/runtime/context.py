@@ -12,7 +12,6 @@ from pyspark.sql import SparkSession
 
 from paylake.bronze.landing import LandingZone
 from paylake.bronze.scd2_writers import Scd2Writer, SparkScd2
-from paylake.builders import DerivedLayer
 from paylake.config.environment import Engine, EnvironmentConfig
 from paylake.config.loader import (
     BronzeMetadata,
@@ -23,12 +22,13 @@ from paylake.config.loader import (
     load_environment,
     open_source,
 )
+from paylake.contract import DerivedLayer
 from paylake.errors import UsageError
 from paylake.io.objects import open_objects
 from paylake.lake.delta_spark import DeltaSparkStore
 from paylake.lake.store import TableStore
 from paylake.observability.cloudwatch import CloudWatch, Secrets
-from paylake.orchestration.progress import Progress
+from paylake.records import RunObserver, Unobserved
 from paylake.runtime.local_catalog import attach_local_catalog
 from paylake.runtime.secrets import EnvSecrets
 from paylake.runtime.spark import local_spark
@@ -91,7 +91,7 @@ class PaylakeContext:
     lake_root: str
     spark_session: SparkSession | None = field(default=None, repr=False)
     secrets: Secrets = field(default_factory=EnvSecrets, repr=False)
-    progress: Progress = field(default_factory=Progress.silent, repr=False)
+    progress: RunObserver = field(default_factory=Unobserved, repr=False)
     _derived: dict[str, DerivedMetadata] = field(default_factory=dict, init=False, repr=False)
 
     @classmethod

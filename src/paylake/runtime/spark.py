@@ -1,5 +1,4 @@
-"""The local SparkSession, tuned for one machine (on Databricks the runtime's session is used instead), and
-small DataFrames built from Python rows."""
+"""The local SparkSession, tuned for one machine (on Databricks the runtime's session is used instead)."""
 
 from __future__ import annotations
 
@@ -7,14 +6,9 @@ import logging
 import os
 import tempfile
 import time
-from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Any
 
-import pyarrow as pa
-from pyspark.sql import DataFrame, SparkSession
-from pyspark.sql.pandas.types import to_arrow_type
-from pyspark.sql.types import DataType, DateType, StructType, TimestampType
+from pyspark.sql import SparkSession
 
 from paylake.config.environment import SparkConfig
 from paylake.errors import UsageError
@@ -98,49 +92,3 @@ def local_spark(config: SparkConfig, timezone: str, delta: bool = False) -> Spar
     spark.sparkContext.setLogLevel("ERROR")
     logger.info("local Spark (%s) started in %.2f s", config.master, time.perf_counter() - started)
     return spark
-
-
-def release_jvm_heap(spark: SparkSession) -> None:
-    """Run a full collection in the local JVM, which returns its free heap beyond ``MaxHeapFreeRatio`` to the OS.
-
-    Called where Spark has written its result and Python-side engines (DuckDB, delta-rs) do the next step: a
-    collection then costs ~0.1 s and the JVM's resident size drops by the heap the batch needed (2.1 -> 0.9 GiB
-    after the line items' gate)."""
-    jvm = spark.sparkContext._jvm
-    if jvm is None:  # a stopped session has no gateway, and no heap to give back
-        return
-    started = time.perf_counter()
-    heap = jvm.java.lang.management.ManagementFactory.getMemoryMXBean()
-    before = heap.getHeapMemoryUsage().getCommitted()
-    jvm.java.lang.System.gc()
-    after = heap.getHeapMemoryUsage().getCommitted()
-    logger.debug(
-        "JVM heap released in %.2f s: committed %d -> %d MiB", time.perf_counter() - started, before >> 20, after >> 20
-    )
-
-
-def _arrow_array(values: list[Any], spark_type: DataType) -> pa.Array:
-    """Spark's internal values of one column as the Arrow array Spark reads back as the same values."""
-    if isinstance(spark_type, TimestampType):  # microseconds since the epoch, UTC
-        return pa.array(values, pa.int64()).cast(pa.timestamp("us", tz="UTC"))
-    if isinstance(spark_type, DateType):  # days since the epoch
-        return pa.array(values, pa.int32()).cast(pa.date32())
-    return pa.array(values, to_arrow_type(spark_type))
-
-
-def rows_frame(spark: SparkSession, rows: Iterable[Sequence[Any]], schema: str | StructType) -> DataFrame:
-    """``spark.createDataFrame(rows, schema)`` as a local relation, with the same values.
-
-    ``createDataFrame`` over Python rows makes an RDD of unknown size, so a store stages even one row through a
-    Parquet job (about a second each for the run log, metrics and file log of every table). Through Arrow the plan
-    holds the rows and their size, and a store collects them at once. Values are converted the way
-    ``createDataFrame`` converts them (``StructType.toInternal``), naive datetimes included.
-    """
-    struct = schema if isinstance(schema, StructType) else DataType.fromDDL(schema)
-    if not isinstance(struct, StructType):
-        raise TypeError(f"schema must describe a struct, got {schema!r}")
-    internal = [struct.toInternal(tuple(row)) for row in rows]
-    columns = [
-        _arrow_array([row[index] for row in internal], field.dataType) for index, field in enumerate(struct.fields)
-    ]
-    return spark.createDataFrame(pa.Table.from_arrays(columns, names=struct.fieldNames()), schema=struct)

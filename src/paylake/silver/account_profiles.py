@@ -9,9 +9,9 @@ from pydantic import Field
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-from paylake.bronze.scd2 import EFFECTIVE_FROM, EFFECTIVE_TO, RECORD_VERSION
 from paylake.builders import register
 from paylake.config.base import StrictModel
+from paylake.contract import EFFECTIVE_FROM, EFFECTIVE_TO, RECORD_VERSION
 from paylake.silver.point_in_time import (
     column_changes,
     end_of_day,

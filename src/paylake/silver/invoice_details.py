@@ -9,9 +9,9 @@ from pydantic import Field, field_validator
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
-from paylake.bronze.scd2 import EFFECTIVE_FROM, EFFECTIVE_TO, RECORD_VERSION
 from paylake.builders import register
 from paylake.config.base import StrictModel
+from paylake.contract import EFFECTIVE_FROM, EFFECTIVE_TO, RECORD_VERSION
 from paylake.silver.point_in_time import known_versions, valid_on, versions_as_of
 
 # Account attributes taken as they were on the invoice date (point in time), not as they are today.

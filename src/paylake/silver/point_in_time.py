@@ -14,7 +14,7 @@ from datetime import date, datetime, time, timedelta
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
-from paylake.bronze.scd2 import EFFECTIVE_FROM, EFFECTIVE_TO, RECORD_VERSION
+from paylake.contract import EFFECTIVE_FROM, EFFECTIVE_TO, RECORD_VERSION
 
 
 def end_of_day(day: date) -> datetime:

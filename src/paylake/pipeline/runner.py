@@ -1,4 +1,6 @@
-"""Run the tables of a layer in dependency order, isolate failures, and record every run in ops.pipeline_runs."""
+"""Run the tables of a layer in dependency order, isolate failures, record every table in ``ops.pipeline_runs``;
+and run several layers as one run, stopping at the first layer with a failed table (:func:`run_layers`), the
+policy the CLI, the notebooks and the jobs share."""
 
 from __future__ import annotations
 
@@ -6,31 +8,33 @@ import logging
 import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import date, datetime, timezone
 
 from pyspark.sql import functions as F
 
-from paylake.bronze.ingest import RunInfo, ingest_table
+from paylake.bronze.ingest import ingest_table
 from paylake.bronze.landing import unclaimed_files
-from paylake.builders import DerivedLayer
+from paylake.contract import OPS_SCHEMAS, PIPELINE_LAYERS, PIPELINE_RUNS, DerivedLayer, PipelineLayer
 from paylake.errors import PaylakeError, UsageError
-from paylake.lake.store import TableRef
-from paylake.orchestration.dependencies import dependency_order
-from paylake.orchestration.derived import build_table
-from paylake.orchestration.results import TableResult, render_summary
+from paylake.faults import fault_point
+from paylake.frames import rows_frame
+from paylake.graph import dependency_order
+from paylake.pipeline.build import build_table
+from paylake.records import RunInfo, Status, TableCounts, TableResult
+from paylake.reporting.summary import render_summary
 from paylake.runtime.context import PaylakeContext
-from paylake.runtime.spark import rows_frame
 
 logger = logging.getLogger(__name__)
 
-PIPELINE_RUNS = TableRef("ops", "pipeline_runs")
-PIPELINE_RUNS_SCHEMA = (
-    "run_id string, layer string, table string, status string, as_of date, environment string, "
-    "started_at timestamp, finished_at timestamp, seconds double, files bigint, rows_read bigint, "
-    "rows_loaded bigint, rows_rejected bigint, rows_flagged bigint, new_versions bigint, closed_versions bigint, "
-    "batch_id string, error string"
-)
+
+def new_run_id() -> str:
+    """A fresh run id (12 hex digits)."""
+    return uuid.uuid4().hex[:12]
+
+
+def _now() -> datetime:
+    return datetime.now(timezone.utc).replace(tzinfo=None)
 
 
 @dataclass(frozen=True)
@@ -66,14 +70,14 @@ def select_tables(requested: str | Sequence[str] | None, available: Sequence[str
     return list(dict.fromkeys(names))
 
 
-TableRunner = Callable[[PaylakeContext, str, RunInfo, TableResult], TableResult]
+TableRunner = Callable[[PaylakeContext, str, RunInfo], TableCounts]
 
 
-def _run_bronze_table(context: PaylakeContext, table: str, run: RunInfo, result: TableResult) -> TableResult:
+def _run_bronze_table(context: PaylakeContext, table: str, run: RunInfo) -> TableCounts:
     config = context.bronze.tables[table]
     databricks = context.environment.databricks
     readers = databricks.pii_readers_group if databricks else None
-    return ingest_table(context.spark, context.store, context.scd2, config, context.landing, run, result, readers)
+    return ingest_table(context.spark, context.store, context.scd2, config, context.landing, run, readers)
 
 
 def run_layer(
@@ -92,7 +96,7 @@ def run_layer(
     """
     selected = select_tables(tables, list(dependencies))
     order = dependency_order({t: dependencies[t] & set(selected) for t in selected})
-    run = RunInfo(run_id or uuid.uuid4().hex[:12], as_of, datetime.now(timezone.utc).replace(tzinfo=None))
+    run = RunInfo(run_id or new_run_id(), as_of, _now())
     results: list[TableResult] = []
     with context.cloudwatch.layer_run(run.run_id, layer):
         not_ok: set[str] = set()
@@ -111,31 +115,33 @@ def run_layer(
 def _run_one(
     context: PaylakeContext, layer: str, table: str, blocked: set[str], run_table: TableRunner, run: RunInfo
 ) -> TableResult:
-    result = TableResult(table)
-    started = time.perf_counter()
+    started_at, started = _now(), time.perf_counter()
+    counts, error = TableCounts(), None
+    status: Status = "SUCCESS"
     if blocked:
-        result.status, result.error = "SKIPPED", f"skipped: upstream {', '.join(sorted(blocked))} did not succeed"
+        status, error = "SKIPPED", f"skipped: upstream {', '.join(sorted(blocked))} did not succeed"
     else:
         logger.info("%s.%s: start (as of %s)", layer, table, run.as_of, extra={"table": table, "step": "start"})
         try:
-            run_table(context, table, run, result)
+            counts = run_table(context, table, run)
         except PaylakeError as exc:
-            result.status, result.error = "FAILED", str(exc)
+            counts, status, error = exc.counts or TableCounts(), "FAILED", str(exc)
         except Exception as exc:  # one table's crash must not stop its siblings
             logger.exception("%s.%s failed unexpectedly", layer, table, extra={"table": table, "step": "error"})
             first_line = (str(exc).strip().splitlines() or [""])[0][:300]
-            result.status, result.error = "FAILED", f"{type(exc).__name__}: {first_line} (see log for details)"
-    result.seconds = time.perf_counter() - started
-    step = {"table": table, "step": result.status.lower(), "rows_loaded": result.rows_loaded}
-    if result.status == "SUCCESS":
-        logger.info("%s.%s: done in %.1f s", layer, table, result.seconds, extra=step)
+            status, error = "FAILED", f"{type(exc).__name__}: {first_line} (see log for details)"
+    seconds = time.perf_counter() - started
+    counted = {f.name: getattr(counts, f.name) for f in fields(TableCounts)}
+    result = TableResult(**counted, table=table, status=status, started_at=started_at, seconds=seconds, error=error)
+    step = {"table": table, "step": status.lower(), "rows_loaded": result.rows_loaded}
+    if status == "SUCCESS":
+        logger.info("%s.%s: done in %.1f s", layer, table, seconds, extra=step)
     else:
-        logger.error("%s.%s: %s", layer, table, result.error, extra=step)
+        logger.error("%s.%s: %s", layer, table, error, extra=step)
     return result
 
 
 def _record(context: PaylakeContext, layer: str, run: RunInfo, r: TableResult) -> None:
-    finished = datetime.now(timezone.utc).replace(tzinfo=None)
     row = (
         run.run_id,
         layer,
@@ -143,8 +149,8 @@ def _record(context: PaylakeContext, layer: str, run: RunInfo, r: TableResult) -
         r.status,
         run.as_of,
         context.environment.name,
-        run.started_at,
-        finished,
+        r.started_at,
+        _now(),
         r.seconds,
         r.files,
         r.rows_read,
@@ -156,7 +162,7 @@ def _record(context: PaylakeContext, layer: str, run: RunInfo, r: TableResult) -
         r.batch_id,
         r.error,
     )
-    df = rows_frame(context.spark, [row], PIPELINE_RUNS_SCHEMA).withColumn("seconds", F.round("seconds", 3))
+    df = rows_frame(context.spark, [row], OPS_SCHEMAS[PIPELINE_RUNS]).withColumn("seconds", F.round("seconds", 3))
     context.store.append(PIPELINE_RUNS, df)
 
 
@@ -181,8 +187,8 @@ def run_derived(
     """Build the selected tables of a silver or gold layer (``all`` or a list) as of ``as_of``."""
     metadata = context.derived(layer)
 
-    def run_table(ctx: PaylakeContext, table: str, run: RunInfo, result: TableResult) -> TableResult:
-        return build_table(ctx.store, layer, metadata.tables[table], run, result)
+    def run_table(ctx: PaylakeContext, table: str, run: RunInfo) -> TableCounts:
+        return build_table(ctx.store, layer, metadata.tables[table], run)
 
     dependencies = {name: spec.dependencies(layer) for name, spec in metadata.tables.items()}
     return run_layer(context, layer, dependencies, run_table, tables, as_of, run_id)
@@ -202,10 +208,42 @@ def run_gold(
     return run_derived(context, "gold", tables, as_of, run_id)
 
 
-# Layers in run order; `paylake run all` runs them one after the other.
 LayerRunner = Callable[[PaylakeContext, str | Sequence[str] | None, date, str | None], LayerRun]
-LAYERS: dict[str, LayerRunner] = {
+LAYER_RUNNERS: dict[PipelineLayer, LayerRunner] = {
     "bronze": run_bronze,
     "silver": run_silver,
     "gold": run_gold,
 }
+
+
+def run_layers(
+    context: PaylakeContext,
+    layers: Sequence[PipelineLayer],
+    tables: str | Sequence[str] | None,
+    as_of: date,
+    run_id: str | None = None,
+    report: Callable[[LayerRun], None] | None = None,
+) -> list[LayerRun]:
+    """Run ``layers`` in pipeline order as one run (one run id), stopping after the first layer with a failed or
+    skipped table: later layers would read incomplete inputs. ``report`` sees each layer's outcome as it ends.
+
+    Raises:
+        UsageError: an unknown layer, or a table selection with more than one layer.
+    """
+    unknown = [layer for layer in layers if layer not in LAYER_RUNNERS]
+    if unknown or not layers:
+        raise UsageError(f"unknown layer(s) {unknown or layers}; available: {', '.join(PIPELINE_LAYERS)}")
+    if len(layers) > 1 and tables not in (None, "all", ["all"]):
+        raise UsageError("a table selection applies to one layer; name the layer instead of several")
+    run_id = run_id or new_run_id()
+    outcomes: list[LayerRun] = []
+    for layer in sorted(layers, key=PIPELINE_LAYERS.index):
+        if outcomes:
+            fault_point("between_layers", layer)
+        outcome = LAYER_RUNNERS[layer](context, tables, as_of, run_id)
+        outcomes.append(outcome)
+        if report is not None:
+            report(outcome)
+        if not outcome.ok:
+            break
+    return outcomes

@@ -1,6 +1,6 @@
 """How well a risk score ranks accounts by what then happened: AUC, KS, late rate per tier, calibration.
 
-Pure functions of ``(score, outcome)`` pairs; the backtest (:mod:`paylake.orchestration.backtest`) collects
+Pure functions of ``(score, outcome)`` pairs; the backtest (:mod:`paylake.scoring.backtest`) collects
 them. AUC is the Mann-Whitney statistic with ties counted half, so a constant score gives 0.5 and a perfectly
 separating score 1.0. KS is the largest gap between the cumulative score distributions of late and on-time
 accounts.

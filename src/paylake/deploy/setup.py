@@ -14,8 +14,9 @@ from dataclasses import dataclass
 from pyspark.sql import SparkSession
 
 from paylake.config.environment import DatabricksConfig
+from paylake.contract import TableRef
+from paylake.deploy.unity_catalog import Schema, Statement, lake_schemas, uc_statements
 from paylake.errors import UsageError
-from paylake.lake.unity_catalog import Schema, Statement, lake_schemas, uc_statements
 from paylake.runtime.context import PaylakeContext
 
 logger = logging.getLogger(__name__)
@@ -80,7 +81,9 @@ def set_up(context: PaylakeContext, job_principal: str | None = None) -> SetupRe
     derived = [context.derived("silver"), context.derived("gold")]
     schemas, partitions = lake_schemas(spark, context.bronze, derived)
     principal = job_principal or settings.job_principal or str(spark.sql("SELECT current_user()").collect()[0][0])
-    bronze = [f"bronze.{t}" for table in context.bronze.tables for t in (table, f"{table}_quarantine")]
+    bronze = [
+        f"bronze.{t}" for table in context.bronze.tables for t in (table, TableRef("bronze", table).quarantine.name)
+    ]
     existing = _existing_columns(spark, settings, [*bronze, *schemas])
     statements = uc_statements(settings, context.bronze, schemas, partitions, principal, existing)
     unity_catalog = environment.engine == "databricks"

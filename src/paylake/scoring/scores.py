@@ -10,12 +10,13 @@ from pyspark.sql import functions as F
 
 from paylake.bronze.ingest import ingested_files
 from paylake.config.loader import DerivedMetadata, DerivedTable
+from paylake.contract import TableRef
 from paylake.errors import UsageError
 from paylake.gold.customer_metrics import SCORE_DATE, CustomerMetricsParams
 from paylake.gold.scorecard import Scorecard
-from paylake.lake.store import TableRef, TableStore
-from paylake.orchestration.evaluate import Evaluator, Restriction, for_account
+from paylake.lake.store import TableStore
 from paylake.runtime.context import PaylakeContext
+from paylake.scoring.evaluate import Evaluator, Restriction, for_account
 
 SCORES_BUILDER = "customer_payment_metrics"
 INVOICES = TableRef("bronze", "invoices")

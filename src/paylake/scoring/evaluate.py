@@ -16,9 +16,10 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from paylake.config.loader import DerivedMetadata
+from paylake.contract import TableRef
 from paylake.errors import BuildError
-from paylake.lake.store import TableRef, TableStore
-from paylake.orchestration.derived import accepted_rows
+from paylake.lake.store import TableStore
+from paylake.pipeline.build import accepted_rows
 
 # Narrows a stored (bronze) table before any builder sees it: (table reference, its rows, raw reader) -> rows.
 Restriction = Callable[[TableRef, DataFrame, Callable[[TableRef], DataFrame]], DataFrame]
@@ -87,5 +88,5 @@ class Evaluator:
         spec = derived.tables[table]
         inputs = {argument: self.table(source, as_of, memo) for argument, source in spec.config.inputs.items()}
         output = spec.builder.build(inputs, spec.params, as_of)
-        memo[name] = accepted_rows(derived.layer, spec, output)
+        memo[name] = accepted_rows(spec, output)
         return memo[name]

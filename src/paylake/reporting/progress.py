@@ -11,11 +11,11 @@ import threading
 import time
 from typing import TextIO
 
-from paylake.orchestration.results import TableResult
+from paylake.records import TableResult
 
 
 class Progress:
-    """Reports table starts and results of layer runs to ``stream``; :meth:`silent` reports nothing."""
+    """A :class:`~paylake.records.RunObserver` reporting table starts and results of layer runs to ``stream``."""
 
     def __init__(self, stream: TextIO | None, interactive: bool | None = None) -> None:
         self._stream = stream
@@ -23,11 +23,6 @@ class Progress:
         self._interactive = tty if interactive is None else interactive
         self._ticker: threading.Thread | None = None
         self._stop = threading.Event()
-
-    @classmethod
-    def silent(cls) -> Progress:
-        """A progress that prints nothing (library use, notebooks, tests)."""
-        return cls(None)
 
     def _write(self, text: str) -> None:
         if self._stream is not None:

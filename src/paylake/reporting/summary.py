@@ -1,33 +1,11 @@
-"""Outcome of one table in a layer run, and the summary block printed after a run."""
+"""The summary block printed after a layer run."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from datetime import date
-from typing import Literal
 
-Status = Literal["SUCCESS", "FAILED", "SKIPPED"]
-
-
-@dataclass
-class TableResult:
-    """What happened to one table. Row counts follow: ``rows_read = rows_loaded + rows_rejected``."""
-
-    table: str
-    status: Status = "SUCCESS"
-    files: int = 0
-    rows_read: int = 0
-    rows_loaded: int = 0
-    rows_rejected: int = 0
-    rows_flagged: int = 0
-    new_versions: int = 0
-    closed_versions: int = 0
-    batch_id: str | None = None
-    seconds: float = 0.0
-    error: str | None = None
-    failures_by_rule: dict[str, int] = field(default_factory=dict)
-
+from paylake.records import TableResult
 
 TITLES = {
     "bronze": "BRONZE LAYER INGESTION SUMMARY",

@@ -22,9 +22,10 @@ from zoneinfo import ZoneInfo
 
 from pyspark.sql import SparkSession
 
+from paylake.contract import PIPELINE_LAYERS
+from paylake.deploy.setup import SetupResult, set_up
 from paylake.errors import UsageError
-from paylake.orchestration.runner import LAYERS, LayerRun
-from paylake.orchestration.setup import SetupResult, set_up
+from paylake.pipeline.runner import LayerRun, run_layers
 from paylake.runtime.context import PaylakeContext
 from paylake.runtime.secrets import DbutilsSecrets
 
@@ -117,29 +118,32 @@ def _context(widgets: Widgets, dbutils: Any, spark: SparkSession) -> PaylakeCont
 
 
 def run_layer(layer: str, dbutils: Any, spark: SparkSession) -> LayerRun:
-    """Run one layer with the notebook's widgets, the runtime's Spark session and its secret scopes.
+    """Run one layer with the notebook's widgets, the runtime's Spark session and its secret scopes (the daily
+    job runs one task per layer; the job stops at the first failed task as ``paylake run all`` stops at the first
+    failed layer).
 
     Raises:
         UsageError: an unknown layer or a bad widget value.
         InvalidConfigError: the metadata is invalid.
     """
-    if layer not in LAYERS:
-        raise UsageError(f"unknown layer {layer!r}; available: {', '.join(LAYERS)}")
+    if layer not in PIPELINE_LAYERS:
+        raise UsageError(f"unknown layer {layer!r}; available: {', '.join(PIPELINE_LAYERS)}")
     widgets = read_widgets(dbutils)
     context = _context(widgets, dbutils, spark)
     as_of = business_date(widgets["as_of"], widgets["run_started"], context.environment.timezone)
-    return LAYERS[layer](context, widgets["table_list"], as_of, None)
+    (outcome,) = run_layers(context, [layer], widgets["table_list"], as_of)
+    return outcome
 
 
 def run_setup(dbutils: Any, spark: SparkSession) -> SetupResult:
-    """The Unity Catalog set-up (:func:`paylake.orchestration.setup.set_up`)."""
+    """The Unity Catalog set-up (:func:`paylake.deploy.setup.set_up`)."""
     widgets = read_widgets(dbutils, "setup")
     return set_up(_context(widgets, dbutils, spark), widgets["job_principal"] or None)
 
 
 def run_maintenance(dbutils: Any, spark: SparkSession) -> str:
     """Archive SCD2 versions past retention and vacuum (``paylake maintain``); returns the report."""
-    from paylake.orchestration.maintain import maintain, render_maintenance
+    from paylake.pipeline.maintain import maintain, render_maintenance
 
     widgets = read_widgets(dbutils, "maintenance")
     context = _context(widgets, dbutils, spark)
@@ -149,8 +153,8 @@ def run_maintenance(dbutils: Any, spark: SparkSession) -> str:
 
 def run_backtest(dbutils: Any, spark: SparkSession) -> str:
     """Backtest the risk score (``paylake backtest``); returns the report."""
-    from paylake.orchestration.backtest import render_report
-    from paylake.orchestration.backtest import run_backtest as backtest
+    from paylake.scoring.backtest import render_report
+    from paylake.scoring.backtest import run_backtest as backtest
 
     widgets = read_widgets(dbutils, "backtest")
     context = _context(widgets, dbutils, spark)

@@ -1,7 +1,7 @@
 """Backtest the risk score: score past dates from what was known then, compare with what happened next.
 
 For each score date the silver features and gold scores are computed in memory from bronze history as of that
-date (:class:`~paylake.orchestration.evaluate.Evaluator`), so no stored gold history is needed and nothing
+date (:class:`~paylake.scoring.evaluate.Evaluator`), so no stored gold history is needed and nothing
 later leaks in. The outcome of an account on a score date comes from the lake's latest data: did any of its
 invoices due in the next ``horizon_days`` get paid late, or is it still unpaid past due? Accounts with nothing
 due in the horizon have no outcome and are left out.
@@ -19,17 +19,15 @@ from datetime import date, datetime, timedelta, timezone
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
+from paylake.contract import BACKTEST_RESULTS, OPS_SCHEMAS
 from paylake.errors import UsageError
-from paylake.gold import backtest_metrics as metrics
-from paylake.gold.backtest_metrics import Group
+from paylake.frames import rows_frame
 from paylake.gold.scorecard import Scorecard
-from paylake.lake.store import TableRef
-from paylake.orchestration.evaluate import Evaluator
-from paylake.orchestration.scoring import evaluator, latest_data_date, scorecard_of, scores_table
 from paylake.runtime.context import PaylakeContext
-from paylake.runtime.spark import rows_frame
-
-BACKTEST_RESULTS = TableRef("ops", "backtest_results")
+from paylake.scoring import metrics
+from paylake.scoring.evaluate import Evaluator
+from paylake.scoring.metrics import Group
+from paylake.scoring.scores import evaluator, latest_data_date, scorecard_of, scores_table
 
 
 @dataclass(frozen=True)
@@ -216,16 +214,6 @@ def run_backtest(
     return report
 
 
-RESULTS_SCHEMA = (
-    "run_id string, model string, evaluated_on string, from_date date, to_date date, horizon_days int, "
-    "step_days int, lake_latest_date date, score_dates int, observations bigint, positives bigint, auc double, "
-    "ks double, tiers_monotonic boolean, "
-    "tiers array<struct<tier:string,observations:bigint,late_rate:double>>, "
-    "calibration array<struct<band:string,observations:bigint,avg_score:double,late_rate:double>>, "
-    "created_at timestamp"
-)
-
-
 def _record(context: PaylakeContext, report: BacktestReport) -> None:
     created = datetime.now(timezone.utc).replace(tzinfo=None)
     rows = [
@@ -250,7 +238,7 @@ def _record(context: PaylakeContext, report: BacktestReport) -> None:
         )
         for r in report.results
     ]
-    context.store.append(BACKTEST_RESULTS, rows_frame(context.spark, rows, RESULTS_SCHEMA))
+    context.store.append(BACKTEST_RESULTS, rows_frame(context.spark, rows, OPS_SCHEMAS[BACKTEST_RESULTS]))
 
 
 def _fmt(value: float | None, pattern: str = "{:.3f}") -> str:

@@ -19,52 +19,39 @@ from datetime import date
 
 from pyspark.sql import SparkSession
 
-from paylake.bronze.ingest import rescued_columns, scd2_spec
-from paylake.bronze.landing import RESCUED
-from paylake.bronze.scd2 import target_columns
 from paylake.config.bronze import BronzeTableConfig
-from paylake.config.derived import AS_OF, BUILT_AT
-from paylake.config.environment import DatabricksConfig, Layer
-from paylake.config.loader import LAYER_ORDER, BronzeMetadata, DerivedMetadata
-from paylake.lineage import BATCH_ID, EXTRACT_DATE, INGESTED_AT, SOURCE_FILE, SOURCE_ROW
-from paylake.orchestration.dependencies import dependency_order
+from paylake.config.environment import DatabricksConfig
+from paylake.config.loader import BronzeMetadata, DerivedMetadata
+from paylake.contract import (
+    BOOKKEEPING_TYPES,
+    BRONZE_QUARANTINE_TAIL,
+    DERIVED_TAIL,
+    OPS_SCHEMAS,
+    PIPELINE_LAYERS,
+    SCD2_COLUMNS,
+    Layer,
+    TableRef,
+    bronze_row_columns,
+    delivered_columns,
+)
+from paylake.graph import dependency_order
 from paylake.pii import masked_value
-from paylake.quality.gate import FLAGS
 
 Schema = list[tuple[str, str]]  # (column, Spark SQL type)
-_BOOKKEEPING = {
-    FLAGS: "array<string>",
-    BATCH_ID: "string",
-    SOURCE_FILE: "string",
-    INGESTED_AT: "timestamp",
-    "effective_from": "timestamp",
-    "effective_to": "timestamp",
-    "is_current": "boolean",
-    "record_version": "int",
-    "row_hash": "string",
-    RESCUED: "string",
-}
 
 
 def bronze_schema(config: BronzeTableConfig) -> Schema:
-    """Columns of a bronze SCD2 table, in table order."""
+    """Columns of a bronze SCD2 table, in table order: declared, rescued, audit, then SCD2."""
     declared = {c.name: c.type for c in config.columns}
-    return [(name, declared.get(name) or _BOOKKEEPING[name]) for name in target_columns(scd2_spec(config))]
+    columns = [*bronze_row_columns(config.column_names, config.on_new_columns == "rescue"), *SCD2_COLUMNS]
+    return [(name, declared.get(name) or BOOKKEEPING_TYPES[name]) for name in columns]
 
 
 def quarantine_schema(config: BronzeTableConfig) -> Schema:
     """Columns of a bronze quarantine table: every value as delivered (text), then why and where from."""
-    return [
-        *[(c.name, "string") for c in config.columns],
-        *[(name, "string") for name in rescued_columns(config)],
-        ("_dq_rules", "array<string>"),
-        ("_dq_reason", "string"),
-        (SOURCE_FILE, "string"),
-        (SOURCE_ROW, "int"),
-        (EXTRACT_DATE, "date"),
-        (BATCH_ID, "string"),
-        ("_quarantined_at", "timestamp"),
-    ]
+    delivered = delivered_columns(config.column_names, config.on_new_columns == "rescue")
+    tail = [(name, BOOKKEEPING_TYPES[name]) for name in BRONZE_QUARANTINE_TAIL]
+    return [*[(name, "string") for name in delivered], *tail]
 
 
 def _ddl(schema: Schema) -> str:
@@ -83,26 +70,21 @@ def derived_schemas(spark: SparkSession, metadata: DerivedMetadata, known: Mappi
         }
         output = spec.builder.build(inputs, spec.params, date(2000, 1, 1))
         columns = [(f.name, f.dataType.simpleString()) for f in output.schema.fields]
-        schemas[f"{metadata.layer}.{table}"] = [
-            *columns,
-            (AS_OF, "date"),
-            (FLAGS, "array<string>"),
-            (BUILT_AT, "timestamp"),
-        ]
+        schemas[f"{metadata.layer}.{table}"] = [*columns, *[(name, BOOKKEEPING_TYPES[name]) for name in DERIVED_TAIL]]
     return {name: schema for name, schema in schemas.items() if name.startswith(f"{metadata.layer}.")}
+
+
+def ops_schema(spark: SparkSession, ref: TableRef) -> Schema:
+    """Columns of an operational table, as the contract declares them."""
+    return [(f.name, f.dataType.simpleString()) for f in spark.createDataFrame([], OPS_SCHEMAS[ref]).schema.fields]
 
 
 def lake_schemas(
     spark: SparkSession, bronze: BronzeMetadata, layers: Sequence[DerivedMetadata]
 ) -> tuple[dict[str, Schema], dict[str, Sequence[str]]]:
     """Schemas and partition columns of every derived table of ``layers`` (in layer order), by full name."""
-    from paylake.bronze.ingest import INGESTED_FILES_SCHEMA
-    from paylake.orchestration.runner import PIPELINE_RUNS_SCHEMA
-
     known: dict[str, Schema] = {f"bronze.{n}": bronze_schema(c) for n, c in bronze.tables.items()}
-    for table, ddl in (("pipeline_runs", PIPELINE_RUNS_SCHEMA), ("ingested_files", INGESTED_FILES_SCHEMA)):
-        fields = spark.createDataFrame([], ddl).schema.fields
-        known[f"ops.{table}"] = [(f.name, f.dataType.simpleString()) for f in fields]
+    known |= {str(ref): ops_schema(spark, ref) for ref in OPS_SCHEMAS}
     schemas: dict[str, Schema] = {}
     partitions: dict[str, Sequence[str]] = {}
     for metadata in layers:
@@ -156,8 +138,10 @@ def uc_statements(
     for table, config in sorted(bronze.tables.items()):
         comments = {c.name: c.description for c in config.columns if c.description}
         tables["bronze", table] = (bronze_schema(config), config.partition_by, comments)
-        tables["bronze", f"{table}_quarantine"] = (quarantine_schema(config), (), {})
-    for full, schema in sorted(derived.items(), key=lambda item: (LAYER_ORDER.index(item[0].split(".")[0]), item[0])):
+        tables["bronze", TableRef("bronze", table).quarantine.name] = (quarantine_schema(config), (), {})
+    for full, schema in sorted(
+        derived.items(), key=lambda item: (PIPELINE_LAYERS.index(item[0].split(".")[0]), item[0])
+    ):
         derived_layer, table = full.split(".", 1)
         tables[derived_layer, table] = (schema, partitions.get(full, ()), {})  # type: ignore[index]
     pii = {c.name for config in bronze.tables.values() for c in config.columns if c.pii}

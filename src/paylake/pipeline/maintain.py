@@ -12,14 +12,12 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 
 from paylake.bronze.retention import split_for_archive
-from paylake.bronze.scd2 import RECORD_VERSION
-from paylake.lake.store import MergeSpec, TableRef
+from paylake.contract import DERIVED_LAYERS, OPS_SCHEMAS, RECORD_VERSION, TableRef
+from paylake.lake.store import MergeSpec
 from paylake.runtime.context import PaylakeContext
 from paylake.silver.point_in_time import end_of_day
 
 logger = logging.getLogger(__name__)
-
-OPS_TABLES = ("ingested_files", "pipeline_runs", "dq_metrics", "backtest_results")
 
 
 @dataclass
@@ -46,7 +44,7 @@ def archive_old_versions(context: PaylakeContext, as_of: date) -> list[MaintainR
             result = MaintainResult(f"bronze.{table}", archived=old.count(), kept=kept.count())
             if result.archived:
                 match = " AND ".join(f"t.{c} = s.{c}" for c in [*config.primary_key, RECORD_VERSION])
-                context.store.merge(TableRef("bronze", f"{table}_archive"), old, MergeSpec(match), config.partition_by)
+                context.store.merge(ref.archive, old, MergeSpec(match), config.partition_by)
                 context.store.overwrite(ref, kept, config.partition_by)
         finally:
             history.unpersist()
@@ -57,12 +55,14 @@ def archive_old_versions(context: PaylakeContext, as_of: date) -> list[MaintainR
 
 def lake_tables(context: PaylakeContext) -> list[TableRef]:
     """Every table paylake may have written, per the metadata (those that exist)."""
-    refs = [TableRef("ops", t) for t in OPS_TABLES]
+    refs = list(OPS_SCHEMAS)
     for table in context.bronze.tables:
-        refs += [TableRef("bronze", name) for name in (table, f"{table}_quarantine", f"{table}_archive")]
-    for layer in ("silver", "gold"):
+        ref = TableRef("bronze", table)
+        refs += [ref, ref.quarantine, ref.archive]
+    for layer in DERIVED_LAYERS:
         for table in context.derived(layer).tables:
-            refs += [TableRef(layer, table), TableRef(layer, f"{table}_quarantine")]
+            ref = TableRef(layer, table)
+            refs += [ref, ref.quarantine]
     return [ref for ref in refs if context.store.exists(ref)]
 
 
