@@ -14,7 +14,7 @@ AIRFLOW_VENV ?= .venv-airflow
 AIRFLOW_PINS := apache-airflow==2.10.5 apache-airflow-providers-databricks==7.7.5
 AIRFLOW_STAMP := $(AIRFLOW_VENV)/.installed-$(shell echo '$(AIRFLOW_PINS)' | cksum | cut -d' ' -f1)
 
-.PHONY: setup jars airflow-env browser demo test bench lint check-prereqs sample clean
+.PHONY: setup jars airflow-env browser demo test test-fast bench lint check-prereqs sample clean
 
 check-prereqs:
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "paylake: '$(PYTHON)' not found; install Python 3.10+ (set PYTHON=... to choose one)." >&2; exit 1; }
@@ -76,6 +76,10 @@ demo: setup
 
 test: setup jars airflow-env browser
 	PAYLAKE_AIRFLOW_PYTHON=$(AIRFLOW_VENV)/bin/python $(PY) -m pytest $(PYTEST_ARGS)
+
+# The unit tests only (tiny DataFrames, config, the bundle, the package's floors): the edit loop.
+test-fast: setup jars
+	$(PY) -m pytest tests/unit -m "not slow" $(PYTEST_ARGS)
 
 # Seeded dataset (SCALE=1.0: 20k accounts, ~1M invoices, ~3M line items), full load + 1 daily increment as whole
 # processes; writes build/bench/results.json and prints the table. SCALE=0.01 is the smoke run.

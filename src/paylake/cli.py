@@ -1,4 +1,5 @@
-"""The ``paylake`` command line: argument parsing only; every command delegates to the library.
+"""The ``paylake`` command line: parses arguments, builds the context, holds the lake lock for commands that
+write, and prints what the library returns; the work itself is the library's.
 
 Exit codes: 0 success, 1 a table or check failed, 2 bad usage or bad metadata, 3 the lake is in use by another run.
 """

@@ -54,6 +54,26 @@ def test_sql_formats_and_errors(sample_lake: SampleLake) -> None:
         run_query(sample_lake.root, "SELEC 1")
 
 
+@pytest.mark.parametrize(
+    "attack",
+    [
+        "COPY (SELECT 1 AS x) TO '{target}'",
+        "COPY gold.customer_payment_metrics TO '{lake}/gold/customer_payment_metrics/part-0.parquet' (FORMAT parquet)",
+        "ATTACH '{target}' AS other",
+        "SELECT * FROM read_text('{lake}/ops/pipeline_runs/_delta_log/00000000000000000000.json')",
+        "SELECT * FROM read_csv('/etc/hostname')",
+        "INSTALL httpfs",
+        "SET enable_external_access = true",
+    ],
+)
+def test_sql_is_read_only_and_reaches_no_file(sample_lake: SampleLake, tmp_path: Path, attack: str) -> None:
+    target = tmp_path / "out.csv"
+    before = sorted(str(p) for p in sample_lake.root.rglob("*"))
+    with pytest.raises(UsageError, match=r"query: (Permission|Invalid Input) Error"):
+        run_query(sample_lake.root, attack.format(target=target, lake=sample_lake.root) + "; SELECT 1")
+    assert not target.exists() and sorted(str(p) for p in sample_lake.root.rglob("*")) == before
+
+
 def test_runs_and_quarantine_reports(sample_lake: SampleLake) -> None:
     runs = recent_runs(sample_lake.root)
     by_layer = {row[1]: dict(zip(runs.columns, row, strict=True)) for row in runs.rows}

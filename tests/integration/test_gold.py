@@ -189,3 +189,13 @@ def test_partition_replacement_takes_new_columns_and_all_empty_nested_values(
         (date(2026, 1, 1), None, [{"id": "a", "why": []}]),
         (date(2026, 1, 2), 7, []),
     ]
+
+
+def test_every_table_run_is_recorded_with_its_own_start(sample_lake: SampleLake) -> None:
+    runs = rows(sample_lake.root, "ops", "pipeline_runs")
+    for layer in ("bronze", "silver", "gold"):
+        ordered = sorted((r for r in runs if r["layer"] == layer), key=lambda r: r["started_at"])
+        assert len(ordered) == len(sample_lake.runs[layer].results) > 1
+        assert all(r["started_at"] <= r["finished_at"] for r in ordered)
+        pairs = zip(ordered, ordered[1:], strict=False)
+        assert all(earlier["finished_at"] <= later["started_at"] for earlier, later in pairs)

@@ -12,7 +12,7 @@ from pyspark.sql import SparkSession
 
 from paylake.bronze.landing import discover_files, file_layout, one_line_records, parse_checks, read_landing, typed_rows
 from paylake.config.bronze import BronzeTableConfig
-from paylake.errors import IngestionError
+from paylake.errors import IngestionError, StorageError
 from paylake.quality.checks import apply_checks
 
 CONFIG = BronzeTableConfig.model_validate(
@@ -50,6 +50,14 @@ def test_discovery_orders_by_date_stops_at_as_of_and_ignores_strangers(tmp_path:
         ("things_20260101.csv", date(2026, 1, 1)),
         ("things_20260103.csv", date(2026, 1, 3)),
     ]
+
+
+def test_a_landing_root_that_does_not_exist_is_an_error_not_a_day_without_files(tmp_path: Path) -> None:
+    missing = tmp_path / "no" / "such" / "dir"
+    with pytest.raises(StorageError, match=f"{missing}: folder does not exist"):
+        discover_files(str(missing), CONFIG, date(2026, 1, 4))
+    tmp_path.joinpath("other").mkdir()
+    assert discover_files(str(tmp_path), CONFIG, date(2026, 1, 4)) == []  # a feed that has not arrived: no files
 
 
 @pytest.mark.parametrize(

@@ -9,8 +9,9 @@ from pydantic import TypeAdapter
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from paylake.config.quality import Rule
+from paylake.config.quality import RULE_TYPES, Rule
 from paylake.quality.checks import apply_checks, checks_for, failure_counts, failure_rows, with_fk_lookups
+from paylake.quality.rules import CHECKS
 
 RULE = TypeAdapter(Rule)
 SCHEMA = (
@@ -108,3 +109,7 @@ def test_gate_columns_counts_and_pass_rates(spark: SparkSession, sample: DataFra
         "not_null_currency": ("flag", 5, 1),
         "allowed_values_currency": ("reject", 5, 1),
     }
+
+
+def test_every_rule_type_has_a_check_and_every_check_a_rule_type() -> None:
+    assert set(CHECKS) == RULE_TYPES and "foreign_key" in RULE_TYPES

@@ -56,7 +56,8 @@ _REFERENCE = re.compile(r'"?\b(bronze|silver|gold|ops)"?\."?([a-z][a-z0-9_]*)"?'
 
 
 def connect(lake_root: str | Path, sql: str) -> duckdb.DuckDBPyConnection:
-    """An in-memory DuckDB connection where every table ``sql`` names is the view ``<layer>.<table>``."""
+    """An in-memory, read-only DuckDB connection where every table ``sql`` names is the view ``<layer>.<table>``
+    (its rows loaded into memory); the query can reach no file."""
     tables = lake_tables(lake_root)
     connection = duckdb.connect(":memory:")
     for schema in LAKE_LAYERS:
@@ -68,6 +69,11 @@ def connect(lake_root: str | Path, sql: str) -> duckdb.DuckDBPyConnection:
         relation = f"_{layer}__{table}"
         connection.register(relation, DeltaTable(str(folder)).to_pyarrow_table())
         connection.execute(f'CREATE VIEW "{layer}"."{table}" AS SELECT * FROM "{relation}"')
+    # Read-only from here: the lake's tables are in memory, so the query needs no file, no extension and no
+    # other database; COPY ... TO, ATTACH, read_text/read_csv of any path, INSTALL and LOAD are refused, and the
+    # setting is locked so the query cannot turn it back on.
+    connection.execute("SET enable_external_access = false")
+    connection.execute("SET lock_configuration = true")
     return connection
 
 
@@ -106,17 +112,37 @@ def _text(value: Any) -> str:
     return str(value)
 
 
+# A text cell a spreadsheet would run as a formula (OWASP "CSV injection"); such cells get a leading quote.
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+# Characters that would drive a terminal (escape sequences, carriage returns, bells); a table shows them escaped.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
+def _csv_cell(value: Any) -> str:
+    """A CSV cell: text that starts like a formula is prefixed with ``'``; numbers stay numbers."""
+    text = _text(value)
+    if isinstance(value, str) and text.startswith(_FORMULA_START):
+        return "'" + text
+    return text
+
+
+def _shown(text: str) -> str:
+    """A table cell with control characters escaped (``\\x1b``), so data cannot drive the terminal."""
+    return _CONTROL.sub(lambda m: m.group().encode("unicode_escape").decode(), text)
+
+
 def render(result: QueryResult, fmt: str = "table", max_width: int = 60) -> str:
-    """The rows as an aligned table (numbers right-aligned, long values cut), CSV or JSON (one object per row)."""
+    """The rows as an aligned table (numbers right-aligned, long values cut, control characters escaped), CSV
+    (text that starts like a formula prefixed with ``'``) or JSON (one object per row)."""
     if fmt == "json":
         return json.dumps([dict(zip(result.columns, row, strict=True)) for row in result.rows], default=str, indent=1)
     if fmt == "csv":
         out = io.StringIO()
-        writer = csv.writer(out, lineterminator="\n")
+        writer = csv.writer(out, lineterminator="\r\n")  # RFC 4180; a value holding "\r" is then quoted
         writer.writerow(result.columns)
-        writer.writerows([[_text(v) for v in row] for row in result.rows])
-        return out.getvalue().rstrip("\n")
-    cells = [[_cut(_text(v), max_width) for v in row] for row in result.rows]
+        writer.writerows([[_csv_cell(v) for v in row] for row in result.rows])
+        return out.getvalue().removesuffix("\r\n")
+    cells = [[_cut(_shown(_text(v)), max_width) for v in row] for row in result.rows]
     widths = [max([len(c)] + [len(row[i]) for row in cells]) for i, c in enumerate(result.columns)]
     numeric = [
         all(isinstance(row[i], int | float | Decimal) or row[i] is None for row in result.rows)

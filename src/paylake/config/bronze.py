@@ -67,10 +67,11 @@ class RetentionConfig(StrictModel):
 
     Attributes:
         archive_after_days: versions closed more than this many days before the maintenance date move to
-            ``bronze.<table>_archive``. Current rows and each key's latest version always stay.
+            ``bronze.<table>_archive``. Current rows and each key's latest version always stay. At most 100
+            years (36,500 days): a longer retention is no retention, and a date that far back does not exist.
     """
 
-    archive_after_days: int = Field(ge=1)
+    archive_after_days: int = Field(ge=1, le=36_500)
 
 
 class BronzeTableConfig(StrictModel):

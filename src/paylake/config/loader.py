@@ -111,10 +111,34 @@ def _key_path(loc: Sequence[int | str]) -> str:
     return "".join(parts)
 
 
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """The safe loader, refusing a mapping that gives a key twice: YAML keeps the last value silently, so a
+    repeated ``load_type`` would quietly turn an incremental feed into a snapshot."""
+
+
+def _unique_mapping(loader: _UniqueKeyLoader, node: yaml.MappingNode, deep: bool = False) -> dict[object, object]:
+    seen: dict[object, int] = {}
+    for key_node, _ in node.value:
+        key = loader.construct_object(key_node, deep=deep)
+        try:
+            repeated = key in seen
+        except TypeError:  # an unhashable key: the safe loader reports it
+            break
+        if repeated:
+            raise yaml.constructor.ConstructorError(
+                None, None, f"duplicate key {key!r} (first given on line {seen[key] + 1})", key_node.start_mark
+            )
+        seen[key] = key_node.start_mark.line
+    return loader.construct_mapping(node, deep)
+
+
+_UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _unique_mapping)
+
+
 def _parse_yaml(source: MetadataSource, relative_path: str) -> tuple[object, list[ConfigIssue]]:
     name = source.display(relative_path)
     try:
-        data = yaml.safe_load(source.read_text(relative_path))
+        data = yaml.load(source.read_text(relative_path), Loader=_UniqueKeyLoader)  # a safe loader
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from typing import Annotated, Literal
+from typing import Annotated, Literal, get_args
 
 from pydantic import Field, field_validator, model_validator
 
@@ -168,9 +168,8 @@ Rule = Annotated[
     | ExpressionRule,
     Field(discriminator="type"),
 ]
-RULE_TYPES = frozenset(
-    {"not_null", "unique", "range", "allowed_values", "regex", "date_order", "foreign_key", "expression"}
-)
+# Every rule type, read off the union's members (each model's ``type`` literal), so it is declared once.
+RULE_TYPES = frozenset(get_args(model.model_fields["type"].annotation)[0] for model in get_args(get_args(Rule)[0]))
 
 
 class QualityConfig(StrictModel):

@@ -156,9 +156,6 @@ class Scorecard(StrictModel):
         return [f.feature for f in self.features if f.feature not in columns]
 
 
-SCORE_COLUMNS = ("risk_points", "risk_score", "risk_tier", "recommended_action", "risk_reasons")
-
-
 def score(features: DataFrame, scorecard: Scorecard) -> DataFrame:
     """``features`` with the scorecard's columns appended.
 

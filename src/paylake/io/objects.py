@@ -59,6 +59,14 @@ class LocalObjects:
         self.root = root
 
     def list(self, folder: str, suffixes: tuple[str, ...] = (), recursive: bool = False) -> list[ObjectInfo]:
+        """The files under ``folder`` of the root; none when the folder is missing.
+
+        Raises:
+            StorageError: the root itself is not a folder (a mistyped landing path must not pass for a day
+                without files).
+        """
+        if not Path(self.root).is_dir():
+            raise StorageError(f"{self.root}: folder does not exist (or is not a folder)")
         base = Path(self.root) / folder
         if not base.is_dir():
             return []

@@ -27,7 +27,7 @@ from paylake.lake.arrow_exchange import (
     staged,
     staged_split,
 )
-from paylake.lake.store import Filters, MergeMetrics, MergeSpec, TableStore, filters_sql
+from paylake.lake.store import Filters, MergeSpec, TableStore, filters_sql
 
 logger = logging.getLogger(__name__)
 
@@ -167,11 +167,9 @@ class DeltaRsStore(TableStore):
             writer_properties=WRITER,
         )
 
-    def merge(
-        self, ref: TableRef, source: DataFrame, spec: MergeSpec, partition_by: Sequence[str] = ()
-    ) -> MergeMetrics:
+    def merge(self, ref: TableRef, source: DataFrame, spec: MergeSpec, partition_by: Sequence[str] = ()) -> None:
         with staged(source) as data:
-            return self.merge_arrow(ref, data, spec, partition_by)
+            self.merge_arrow(ref, data, spec, partition_by)
 
     def append_arrow(
         self, ref: TableRef, data: ds.Dataset | pa.RecordBatchReader, partition_by: Sequence[str] = ()
@@ -191,20 +189,18 @@ class DeltaRsStore(TableStore):
                 writer_properties=WRITER,
             )
 
-    def merge_arrow(
-        self, ref: TableRef, data: ds.Dataset, spec: MergeSpec, partition_by: Sequence[str] = ()
-    ) -> MergeMetrics:
+    def merge_arrow(self, ref: TableRef, data: ds.Dataset, spec: MergeSpec, partition_by: Sequence[str] = ()) -> None:
         """:meth:`merge` for rows that are already Arrow (streamed in batches, as Spark's are)."""
         rows = data.count_rows()
         if not self.exists(ref):
             # Nothing to match in a new table: every source row is an insert, written as such.
             if spec.insert_all:
                 self.append_arrow(ref, data, partition_by)
-                return MergeMetrics(inserted=rows, updated=0)
+                return
             empty = pa.RecordBatchReader.from_batches(delta_rs_schema(data.schema.remove_metadata()), iter([]))
             self._append(ref, empty, partition_by)
         if rows == 0:
-            return MergeMetrics(inserted=0, updated=0)
+            return
         builder = self._table(ref).merge(
             batches(data, ref),
             predicate=spec.predicate,
@@ -217,11 +213,7 @@ class DeltaRsStore(TableStore):
             builder = builder.when_matched_update(updates=dict(spec.update), predicate=spec.matched_condition)
         if spec.insert_all:
             builder = builder.when_not_matched_insert_all()
-        metrics = builder.execute()
-        return MergeMetrics(
-            inserted=int(metrics.get("num_target_rows_inserted", 0)),
-            updated=int(metrics.get("num_target_rows_updated", 0)),
-        )
+        builder.execute()
 
     def dataset(self, ref: TableRef) -> ds.Dataset:
         """The table's current version as an Arrow dataset over its Parquet files (filters are pushed down).

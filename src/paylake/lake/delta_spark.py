@@ -15,7 +15,7 @@ from pyspark.sql import functions as F
 
 from paylake.contract import Layer, TableRef
 from paylake.errors import TableStoreError
-from paylake.lake.store import Filters, MergeMetrics, MergeSpec, TableStore, filters_sql
+from paylake.lake.store import Filters, MergeSpec, TableStore, filters_sql
 
 
 def merge_sql(target: str, source_view: str, spec: MergeSpec) -> str:
@@ -90,22 +90,15 @@ class DeltaSparkStore(TableStore):
         detail = self.spark.sql(f"DESCRIBE DETAIL {self.full_name(ref)}").select("partitionColumns").first()
         return list(detail[0]) if detail is not None else []
 
-    def merge(
-        self, ref: TableRef, source: DataFrame, spec: MergeSpec, partition_by: Sequence[str] = ()
-    ) -> MergeMetrics:
+    def merge(self, ref: TableRef, source: DataFrame, spec: MergeSpec, partition_by: Sequence[str] = ()) -> None:
         if not self.exists(ref):
             if spec.insert_all:  # nothing to match: the table is created holding the rows, in one commit
                 self.append(ref, source, partition_by)
-                return MergeMetrics(inserted=self.spark.table(self.full_name(ref)).count(), updated=0)
+                return
             self._create_empty(ref, source, partition_by)
         view = f"paylake_merge_source_{ref.layer}_{ref.name}"
         source.createOrReplaceTempView(view)
-        row = self.spark.sql(merge_sql(self.full_name(ref), view, spec)).first()
-        metrics = row.asDict() if row is not None else {}
-        return MergeMetrics(
-            inserted=int(metrics.get("num_inserted_rows", 0) or 0),
-            updated=int(metrics.get("num_updated_rows", 0) or 0),
-        )
+        self.spark.sql(merge_sql(self.full_name(ref), view, spec)).collect()  # a command: its metrics row, no job
 
     def history(self, ref: TableRef, limit: int | None = None) -> list[dict[str, object]]:
         query = f"DESCRIBE HISTORY {self.full_name(ref)}" + (f" LIMIT {int(limit)}" if limit else "")

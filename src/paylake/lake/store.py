@@ -2,7 +2,7 @@
 
 Spark does the transformations; a store only moves DataFrames in and out of Delta tables. The local store uses
 delta-rs (no Delta jars needed), the Databricks store the runtime's native Delta. Both take the same
-:class:`MergeSpec`, so merge logic such as SCD2 is written once.
+:class:`MergeSpec` (rendered as delta-rs' merge builder or Spark's ``MERGE INTO``), so a merge is specified once.
 """
 
 from __future__ import annotations
@@ -42,14 +42,6 @@ class MergeSpec:
     update: Mapping[str, str] = field(default_factory=dict)
     matched_condition: str | None = None
     insert_all: bool = True
-
-
-@dataclass(frozen=True)
-class MergeMetrics:
-    """What a merge did."""
-
-    inserted: int
-    updated: int
 
 
 def sql_literal(value: FilterValue) -> str:
@@ -155,9 +147,7 @@ class TableStore(ABC):
             self.replace_where(ref, rows, predicate, partition_by)
 
     @abstractmethod
-    def merge(
-        self, ref: TableRef, source: DataFrame, spec: MergeSpec, partition_by: Sequence[str] = ()
-    ) -> MergeMetrics:
+    def merge(self, ref: TableRef, source: DataFrame, spec: MergeSpec, partition_by: Sequence[str] = ()) -> None:
         """MERGE ``source`` into the table in one commit, creating it empty first if needed."""
 
     @abstractmethod
