@@ -218,13 +218,13 @@ def _history(args: argparse.Namespace) -> int:
 
 def _rollback(args: argparse.Namespace) -> int:
     from paylake.lake.lock import LockOwner, lake_lock
-    from paylake.lake.versions import rollback, table_ref
+    from paylake.lake.versions import rollback, rollback_report, table_ref
 
     context = _context(args)
     ref = table_ref(args.table)
     with lake_lock(context.lake_root, LockOwner.current(uuid.uuid4().hex[:12], f"paylake rollback {ref}")):
         latest = rollback(context.store, ref, args.version)
-    sys.stdout.write(f"restored {ref} to version {args.version} (the restore is version {latest})\n")
+    sys.stdout.write(rollback_report(ref, args.version, latest) + "\n")
     return EXIT_OK
 
 

@@ -172,13 +172,12 @@ def run_backtest(dbutils: Any, spark: SparkSession) -> str:
 
 def run_table_versions(dbutils: Any, spark: SparkSession) -> str:
     """A table's versions (``paylake history``), or with ``to_version`` its restore (``paylake rollback``)."""
-    from paylake.lake.versions import render_versions, rollback, table_ref, versions
+    from paylake.lake.versions import render_versions, rollback, rollback_report, table_ref, versions
 
     widgets = read_widgets(dbutils, "table_versions")
     context = _context(widgets, dbutils, spark)
     ref = table_ref(widgets["table"])
     if widgets["to_version"]:
         version = widgets.integer("to_version")
-        latest = rollback(context.store, ref, version)
-        return f"restored {ref} to version {version} (the restore is version {latest})"
+        return rollback_report(ref, version, rollback(context.store, ref, version))
     return render_versions(versions(context.store, ref, widgets.integer("limit")))

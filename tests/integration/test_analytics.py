@@ -90,7 +90,10 @@ def test_runs_and_quarantine_reports(sample_lake: SampleLake) -> None:
         for rule in rules:
             expected[rule] = expected.get(rule, 0) + 1
     assert counts == expected
-    assert re.search(r"^    invoices_\d{8}\.csv:\d+  \w+: ", summary, re.M)
+    examples = re.findall(r"^    (invoices_\d{8}\.csv) data row (\d+)  \w+: ", summary, re.M)
+    assert examples and all(int(row) >= 1 for _, row in examples)
+    shown = sum(1 for line in summary.splitlines() if line.startswith("    "))
+    assert len(examples) == shown  # every example names its file and data row
     with pytest.raises(UsageError, match="no quarantine table bronze.payments_quarantine; quarantines: bronze"):
         quarantine_summary(sample_lake.root, "payments")
 

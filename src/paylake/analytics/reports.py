@@ -49,13 +49,19 @@ def quarantine_summary(lake_root: str | Path, name: str, examples: int = 3) -> s
         raise UsageError(f"no quarantine table {layer}.{table}; quarantines: {', '.join(found) or 'none yet'}")
     columns = DeltaTable(str(tables[f"{layer}.{table}"])).schema().to_arrow().names
     full = f'"{layer}"."{table}"'
-    where = f"{SOURCE_FILE} || ':' || {SOURCE_ROW}" if {SOURCE_FILE, SOURCE_ROW} <= set(columns) else "'output row'"
+    # A data row is the n-th record after the header (a quoted value spanning lines counts once): line n + 1 of a
+    # file without such values. Examples are ordered by file, then row number.
+    lineage = {SOURCE_FILE, SOURCE_ROW} <= set(columns)
+    where = f"{SOURCE_FILE} || ' data row ' || {SOURCE_ROW}" if lineage else "'output row'"
+    order = f"{SOURCE_FILE}, {SOURCE_ROW}" if lineage else "reason"
     total = run_query(lake_root, f"SELECT count(*) FROM {full}").rows[0][0]
     by_rule = run_query(
         lake_root,
         f"""
-        WITH failures AS (SELECT unnest(_dq_rules) AS rule, {where} AS location, _dq_reason AS reason FROM {full}),
-        ranked AS (SELECT *, row_number() OVER (PARTITION BY rule ORDER BY location) AS n,
+        WITH failures AS (
+            SELECT unnest(_dq_rules) AS rule, {where} AS location, _dq_reason AS reason, {order} FROM {full}
+        ),
+        ranked AS (SELECT *, row_number() OVER (PARTITION BY rule ORDER BY {order}) AS n,
                           count(*) OVER (PARTITION BY rule) AS failed FROM failures)
         SELECT rule, failed, location, reason FROM ranked WHERE n <= {int(examples)} ORDER BY failed DESC, rule, n
         """,

@@ -29,6 +29,7 @@ logger = logging.getLogger(__name__)
 
 RAW, CORRUPT = "_raw", "_corrupt_record"
 HEADER_BYTES = 1 << 16  # a header row longer than this is not a header
+_COMPRESSED = {b"\x1f\x8b": "gzip", b"PK\x03\x04": "zip"}  # magic bytes no CSV text starts with
 _DATE_TEXT = r"^\d{4}-\d{2}-\d{2}$"
 _TIMESTAMP_TEXT = r"^\d{4}-\d{2}-\d{2}([ T]\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?)?(Z|[+-]\d{2}:?\d{2})?$"
 
@@ -112,7 +113,13 @@ def read_header(file: LandingFile, config: BronzeTableConfig) -> list[str]:
         IngestionError: the file is empty or its header row is not one.
     """
     options = config.source.options
-    first = file.objects.read_bytes(file.path, limit=HEADER_BYTES).split(b"\n", 1)[0]
+    start = file.objects.read_bytes(file.path, limit=HEADER_BYTES)
+    kind = next((name for magic, name in _COMPRESSED.items() if start.startswith(magic)), None)
+    if kind:
+        raise IngestionError(f"{file.path}: the file is {kind}-compressed, not CSV text; deliver it uncompressed")
+    first = start.split(b"\n", 1)[0]
+    if b"\r" in first.rstrip(b"\r"):
+        raise IngestionError(f"{file.path}: lines end in a bare carriage return (CR); deliver LF or CRLF line endings")
     text = first.decode("utf-8", errors="replace").lstrip("\ufeff").rstrip("\r\n")
     if not text:
         raise IngestionError(f"{file.path}: empty file, expected a header row")
@@ -139,7 +146,8 @@ def file_layout(file: LandingFile, config: BronzeTableConfig) -> FileLayout:
     """
     header = read_header(file, config)
     blank = [index + 1 for index, name in enumerate(header) if not name.strip()]
-    repeated = sorted({name for name in header if header.count(name) > 1})
+    folded = [name.casefold() for name in header]  # Spark resolves column names regardless of case
+    repeated = sorted({name for name in header if folded.count(name.casefold()) > 1})
     if blank or repeated:
         detail = f"blank column name at position(s) {blank}" if blank else f"repeated column(s) {repeated}"
         raise IngestionError(f"{file.path}: header is not usable: {detail}")

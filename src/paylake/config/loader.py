@@ -143,6 +143,8 @@ def _parse_yaml(source: MetadataSource, relative_path: str) -> tuple[object, lis
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
         return None, [ConfigIssue(name, where, f"invalid YAML: {getattr(exc, 'problem', None) or exc}")]
+    except RecursionError:  # the parser recurses once per level of nesting
+        return None, [ConfigIssue(name, "", "invalid YAML: nested too deeply to be metadata")]
     except (OSError, UnicodeDecodeError) as exc:
         return None, [ConfigIssue(name, "", f"cannot read file: {exc}")]
     if not isinstance(data, dict):

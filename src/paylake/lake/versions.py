@@ -96,6 +96,20 @@ def rollback(store: TableStore, ref: TableRef, version: int) -> int:
     return versions(store, ref, limit=1)[0].version
 
 
+def rollback_report(ref: TableRef, version: int, restored: int) -> str:
+    """What a rollback did, and what it leaves as it was."""
+    lines = [f"restored {ref} to version {version} (the restore is version {restored})"]
+    if ref.layer == "bronze":
+        lines += [
+            "not undone: ops.ingested_files still lists the files of the loads undone, so they will not load again",
+            "  (deliver a correction under a new file name); silver and gold keep what they were built from until",
+            "  the next run rebuilds them from the restored table",
+        ]
+    elif ref.layer in ("silver", "gold"):
+        lines.append(f"not undone: the next {ref.layer} run rebuilds {ref} from its inputs")
+    return "\n".join(lines)
+
+
 def render_versions(found: list[Version]) -> str:
     """A table's versions as a text table, newest first (``paylake history`` and the table_versions notebook)."""
     lines = [f"{'version':>8}  {'committed (UTC)':<20} {'operation':<14}{'rows added':>12}{'rows removed':>14}"]
