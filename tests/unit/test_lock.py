@@ -6,6 +6,7 @@ import json
 import logging
 import subprocess
 import sys
+import time
 from dataclasses import asdict
 from pathlib import Path
 
@@ -63,3 +64,42 @@ def test_a_live_lock_on_another_host_within_the_timeout_holds(tmp_path: Path) ->
     (tmp_path / LOCK_FILE).write_text(json.dumps(other))
     with pytest.raises(LakeLockedError, match="pid 1 on other-host"), lake_lock(tmp_path, LockOwner.current("b", "x")):
         pass
+
+
+TAKER = """
+import sys, time
+from pathlib import Path
+from paylake.errors import LakeLockedError
+from paylake.lake.lock import LockOwner, lake_lock
+lake, name = Path(sys.argv[1]), sys.argv[2]
+(lake / f"ready-{name}").touch()
+while not (lake / "go").exists():
+    time.sleep(0.001)
+try:
+    with lake_lock(lake, LockOwner.current(name, "taker")):
+        with (lake / "log").open("a") as log:
+            log.write(f"{time.monotonic()} 1 {name}\\n")
+        time.sleep(0.2)
+        with (lake / "log").open("a") as log:
+            log.write(f"{time.monotonic()} -1 {name}\\n")
+except LakeLockedError:
+    pass
+"""
+
+
+def test_runs_taking_over_one_stale_lock_at_once_never_hold_it_together(tmp_path: Path) -> None:
+    takers = 4
+    for trial in range(10):
+        lake = tmp_path / f"lake{trial}"
+        lake.mkdir()
+        stale = asdict(LockOwner.current("crashed", "paylake run bronze")) | {"pid": dead_pid()}
+        (lake / LOCK_FILE).write_text(json.dumps(stale))
+        processes = [subprocess.Popen([sys.executable, "-c", TAKER, str(lake), f"t{i}"]) for i in range(takers)]
+        while len(list(lake.glob("ready-*"))) < takers:
+            time.sleep(0.01)
+        (lake / "go").touch()  # all of them at once
+        assert [process.wait(timeout=60) for process in processes] == [0] * takers
+        events = sorted((float(at), int(step)) for at, step, _ in (line.split() for line in (lake / "log").open()))
+        holding = [sum(step for _, step in events[: index + 1]) for index in range(len(events))]
+        assert max(holding) == 1 and holding[-1] == 0, (trial, events)
+        assert not (lake / LOCK_FILE).exists() and not list(lake.glob("*.takeover"))

@@ -9,10 +9,12 @@ this role.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
 import socket
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
@@ -25,6 +27,8 @@ logger = logging.getLogger(__name__)
 
 LOCK_FILE = "_paylake.lock"
 DEFAULT_TIMEOUT = timedelta(hours=6)
+ATTEMPTS = 50  # takeovers and releases seen before giving up
+GUARD_TIMEOUT_SECONDS = 60  # a takeover guard older than this was left by a process that died holding it
 
 
 @dataclass(frozen=True)
@@ -73,6 +77,28 @@ def _read(path: Path) -> LockOwner | None:
         return LockOwner("unknown", "unknown", "unknown", -1, "1970-01-01T00:00:00+00:00")
 
 
+def _take_over(path: Path, holder: LockOwner) -> bool:
+    """Remove ``holder``'s stale lock if it is still the one at ``path``, under a guard file only one process can
+    create at a time: two runs taking over the same stale lock at once would otherwise each remove it, the second
+    removing the first's new lock, and both would hold the lake. True when the caller may try to take the lock."""
+    guard = path.with_name(path.name + ".takeover")
+    try:
+        descriptor = os.open(guard, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+    except FileExistsError:
+        with contextlib.suppress(FileNotFoundError):
+            if time.time() - guard.stat().st_mtime > GUARD_TIMEOUT_SECONDS:  # a taker that died mid-takeover
+                guard.unlink(missing_ok=True)
+        return False
+    try:
+        if _read(path) != holder:  # released or taken over meanwhile: look again
+            return False
+        path.unlink(missing_ok=True)
+        return True
+    finally:
+        os.close(descriptor)
+        guard.unlink(missing_ok=True)
+
+
 @contextmanager
 def lake_lock(lake_root: str | Path, owner: LockOwner, timeout: timedelta = DEFAULT_TIMEOUT) -> Iterator[None]:
     """Hold the lake's lock for the duration of the block (local lakes only; other roots are not locked).
@@ -85,7 +111,7 @@ def lake_lock(lake_root: str | Path, owner: LockOwner, timeout: timedelta = DEFA
         return
     path = Path(lake_root) / LOCK_FILE
     path.parent.mkdir(parents=True, exist_ok=True)
-    for _ in range(2):  # a stale lock is removed once, then taken like a free one
+    for _ in range(ATTEMPTS):
         try:
             descriptor = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
         except FileExistsError:
@@ -99,8 +125,10 @@ def lake_lock(lake_root: str | Path, owner: LockOwner, timeout: timedelta = DEFA
                     f"{holder.host}, started {holder.started_at}); wait for it to finish, or delete {path} if "
                     "that process is gone"
                 ) from None
-            logger.warning("taking over the lock of run %s on %s: %s", holder.run_id, lake_root, reason)
-            path.unlink(missing_ok=True)
+            if _take_over(path, holder):
+                logger.warning("taking over the lock of run %s on %s: %s", holder.run_id, lake_root, reason)
+            else:
+                time.sleep(0.01)  # another run is taking it over; see who holds it next
             continue
         with os.fdopen(descriptor, "w") as handle:
             json.dump(asdict(owner), handle)
