@@ -16,7 +16,7 @@ from pyspark.sql import SparkSession
 
 from paylake.contract import TableRef
 from paylake.frames import rows_frame
-from paylake.lake import delta_rs
+from paylake.lake import arrow_exchange
 from paylake.lake.arrow_exchange import estimated_bytes, staged, staged_split
 from paylake.lake.delta_rs import DeltaRsStore
 from paylake.lake.store import TableStore
@@ -79,10 +79,10 @@ def test_small_and_large_results_stage_the_same_arrow(spark: SparkSession, monke
             AS t(id, at, local_at, amount, tags, day, name)"""
         )
         estimate = estimated_bytes(df)
-        assert estimate is not None and estimate <= delta_rs.SMALL_RESULT_BYTES  # the collect path is taken
+        assert estimate is not None and estimate <= arrow_exchange.SMALL_RESULT_BYTES  # the collect path is taken
         with staged(df) as collected:
             small = collected.to_table()
-        monkeypatch.setattr(delta_rs, "SMALL_RESULT_BYTES", -1)
+        monkeypatch.setattr(arrow_exchange, "SMALL_RESULT_BYTES", -1)
         with staged(df) as written:
             large = written.to_table()
     finally:
@@ -167,7 +167,7 @@ def test_replace_takes_a_checkpoints_files_without_a_spark_job(spark: SparkSessi
 def test_size_estimate_separates_small_from_large(spark: SparkSession) -> None:
     small, large = estimated_bytes(spark.range(10)), estimated_bytes(spark.range(10_000_000))
     assert small is not None and large is not None
-    assert small <= delta_rs.SMALL_RESULT_BYTES < large
+    assert small <= arrow_exchange.SMALL_RESULT_BYTES < large
 
 
 def test_rows_frame_is_create_data_frame_with_a_known_size(spark: SparkSession) -> None:
@@ -194,9 +194,9 @@ def test_rows_frame_is_create_data_frame_with_a_known_size(spark: SparkSession) 
     finally:
         spark.conf.set("spark.sql.session.timeZone", "UTC")
     estimate = estimated_bytes(actual)
-    assert estimate is not None and estimate <= delta_rs.SMALL_RESULT_BYTES
+    assert estimate is not None and estimate <= arrow_exchange.SMALL_RESULT_BYTES
     unknown = estimated_bytes(expected)
-    assert unknown is None or unknown > delta_rs.SMALL_RESULT_BYTES  # why rows_frame exists
+    assert unknown is None or unknown > arrow_exchange.SMALL_RESULT_BYTES  # why rows_frame exists
     assert rows_frame(spark, [], schema).count() == 0
 
 
@@ -211,7 +211,7 @@ def test_writes_cut_row_groups_so_readers_can_split_files(spark: SparkSession, t
         for i in range(pq.ParquetFile(path.removeprefix("file://")).metadata.num_row_groups)
     ]
     assert sum(groups) == 300_000
-    assert max(groups) <= delta_rs.WRITER_ROW_GROUP_ROWS < 300_000
+    assert max(groups) <= arrow_exchange.WRITER_ROW_GROUP_ROWS < 300_000
 
 
 def test_append_arrow_adds_new_columns_and_commits_nothing_for_no_rows(spark: SparkSession, tmp_path: Path) -> None:

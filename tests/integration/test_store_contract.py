@@ -113,8 +113,7 @@ def test_merge_creates_updates_inserts_and_takes_a_new_column(spark: SparkSessio
 def test_merge_update_respects_its_condition(spark: SparkSession, store: TableStore) -> None:
     store.append(REF, frame(spark, (1, "a", D1), (2, "b", D2)))
     spec = MergeSpec(predicate="t.id = s.id", update={"name": "s.name"}, matched_condition="t.day = DATE '2026-01-02'")
-    metrics = store.merge(REF, frame(spark, (1, "A", D1), (2, "B", D2)), spec)
-    assert (metrics.inserted, metrics.updated) == (0, 1)
+    store.merge(REF, frame(spark, (1, "A", D1), (2, "B", D2)), spec)
     assert content(store) == [(1, "a", D1), (2, "B", D2)]
 
 

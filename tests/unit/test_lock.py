@@ -102,4 +102,4 @@ def test_runs_taking_over_one_stale_lock_at_once_never_hold_it_together(tmp_path
         events = sorted((float(at), int(step)) for at, step, _ in (line.split() for line in (lake / "log").open()))
         holding = [sum(step for _, step in events[: index + 1]) for index in range(len(events))]
         assert max(holding) == 1 and holding[-1] == 0, (trial, events)
-        assert not (lake / LOCK_FILE).exists() and not list(lake.glob("*.takeover"))
+        assert not (lake / LOCK_FILE).exists() and not list(lake.glob("*.takeover")) + list(lake.glob("*.tmp"))

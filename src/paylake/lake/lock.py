@@ -15,6 +15,7 @@ import logging
 import os
 import socket
 import time
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
@@ -77,6 +78,21 @@ def _read(path: Path) -> LockOwner | None:
         return LockOwner("unknown", "unknown", "unknown", -1, "1970-01-01T00:00:00+00:00")
 
 
+def _create(path: Path, owner: LockOwner) -> bool:
+    """Create the lock file holding ``owner`` unless one exists. The file appears with its content at once (a hard
+    link to a written temporary file), so no other run ever reads a lock that is still being written: an empty,
+    half-written lock would look like one left by a crash and be taken over."""
+    temporary = path.with_name(f"{path.name}.{os.getpid()}.{uuid.uuid4().hex}.tmp")
+    temporary.write_text(json.dumps(asdict(owner)))
+    try:
+        os.link(temporary, path)
+        return True
+    except FileExistsError:
+        return False
+    finally:
+        temporary.unlink(missing_ok=True)
+
+
 def _take_over(path: Path, holder: LockOwner) -> bool:
     """Remove ``holder``'s stale lock if it is still the one at ``path``, under a guard file only one process can
     create at a time: two runs taking over the same stale lock at once would otherwise each remove it, the second
@@ -112,27 +128,22 @@ def lake_lock(lake_root: str | Path, owner: LockOwner, timeout: timedelta = DEFA
     path = Path(lake_root) / LOCK_FILE
     path.parent.mkdir(parents=True, exist_ok=True)
     for _ in range(ATTEMPTS):
-        try:
-            descriptor = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
-        except FileExistsError:
-            holder = _read(path)
-            if holder is None:
-                continue  # released between our attempt and the read
-            reason = _stale(holder, timeout)
-            if reason is None:
-                raise LakeLockedError(
-                    f"lake {lake_root} is in use by run {holder.run_id} ({holder.command}, pid {holder.pid} on "
-                    f"{holder.host}, started {holder.started_at}); wait for it to finish, or delete {path} if "
-                    "that process is gone"
-                ) from None
-            if _take_over(path, holder):
-                logger.warning("taking over the lock of run %s on %s: %s", holder.run_id, lake_root, reason)
-            else:
-                time.sleep(0.01)  # another run is taking it over; see who holds it next
-            continue
-        with os.fdopen(descriptor, "w") as handle:
-            json.dump(asdict(owner), handle)
-        break
+        if _create(path, owner):
+            break
+        holder = _read(path)
+        if holder is None:
+            continue  # released between our attempt and the read
+        reason = _stale(holder, timeout)
+        if reason is None:
+            raise LakeLockedError(
+                f"lake {lake_root} is in use by run {holder.run_id} ({holder.command}, pid {holder.pid} on "
+                f"{holder.host}, started {holder.started_at}); wait for it to finish, or delete {path} if "
+                "that process is gone"
+            ) from None
+        if _take_over(path, holder):
+            logger.warning("taking over the lock of run %s on %s: %s", holder.run_id, lake_root, reason)
+        else:
+            time.sleep(0.01)  # another run is taking it over; see who holds it next
     else:
         raise LakeLockedError(f"lake {lake_root}: could not take the lock {path}; another run keeps taking it")
     try:
