@@ -49,7 +49,7 @@ class DeltaRsStore(TableStore):
 
     def path(self, ref: TableRef) -> str:
         """Location of a table."""
-        return f"{self.lake_root}/{ref.layer}/{ref.name}"
+        return ref.path(self.lake_root)
 
     def _table(self, ref: TableRef) -> DeltaTable:
         try:
