@@ -11,6 +11,7 @@ import pytest
 from hypothesis import settings
 from pyspark.sql import SparkSession
 
+from lakes import SampleLake, build_sample_lake
 from paylake.bronze.scd2_duckdb import DuckDbScd2
 from paylake.bronze.scd2_writers import Scd2Writer, SparkScd2
 from paylake.config.environment import LOCAL_SPARK_CATALOG, SparkConfig
@@ -19,9 +20,14 @@ from paylake.lake.delta_rs import DeltaRsStore
 from paylake.lake.delta_spark import DeltaSparkStore
 from paylake.lake.store import TableStore
 from paylake.runtime.local_catalog import attach_local_catalog
-from paylake.runtime.spark import local_spark
+from paylake.runtime.spark import JVM_OPTIONS_ENV, local_spark
 
 REPO = Path(__file__).resolve().parents[1]
+
+# The suite's JVMs (its session and every paylake subprocess) run the throughput collector: the shipped small-heap
+# G1 collects often to give memory back, which costs ~25% on the many small jobs of the tests and buys nothing on
+# their small data (docs/development.md). The heap-release test runs the shipped options in a JVM of its own.
+os.environ.setdefault(JVM_OPTIONS_ENV, "-XX:+UseParallelGC")
 
 # CI replays the same examples on every run (a red CI must be reproducible); developers' runs keep exploring
 # new random examples, and every failure they find is pinned with @example.
@@ -55,6 +61,13 @@ def new_store(kind: str, spark: SparkSession, lake_root: Path) -> TableStore:
 @pytest.fixture(scope="session")
 def repo() -> Path:
     return REPO
+
+
+@pytest.fixture(scope="session")
+def sample_lake(spark: SparkSession, repo: Path, tmp_path_factory: pytest.TempPathFactory) -> SampleLake:
+    """The bundled sample after one `paylake run all` (see lakes.py); tests that change the lake work on a copy
+    (``shutil.copytree(sample_lake.root, ...)``)."""
+    return build_sample_lake(repo, tmp_path_factory.mktemp("sample") / "lake")
 
 
 @pytest.fixture(params=STORE_KINDS)

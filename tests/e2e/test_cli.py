@@ -1,15 +1,19 @@
-"""The paylake command as a user runs it: a subprocess on the bundled sample data."""
+"""The paylake command as a user runs it: on the bundled sample data (the shared sample lake is built by `run all`
+in this process), and in a subprocess for its exit codes and messages."""
 
 from __future__ import annotations
 
 import os
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 from deltalake import DeltaTable
+
+from lakes import SampleLake, paylake_in_process
 
 pytestmark = pytest.mark.slow
 AS_OF = "2026-11-20"
@@ -22,35 +26,34 @@ def paylake(repo: Path, *args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-def test_run_bronze_on_the_sample_then_rerun_changes_nothing(repo: Path, tmp_path: Path) -> None:
-    lake = tmp_path / "lake"
-    first = paylake(repo, "run", "bronze", "--env", "local", "--as-of", AS_OF, "--lake", str(lake))
-    assert first.returncode == 0, first.stderr[-3000:]
-    out = first.stdout
+def test_run_all_on_the_sample_reports_every_layer_and_a_bronze_rerun_changes_nothing(
+    repo: Path, sample_lake: SampleLake, tmp_path: Path
+) -> None:
+    """`paylake run all` on an empty lake (the shared sample lake, built by the command in this process), then
+    `run bronze` on a copy of it: nothing new to load, no table changes."""
+    run = sample_lake.command
+    assert run.returncode == 0, run.stderr[-3000:]
+    out = run.stdout
     assert "BRONZE LAYER INGESTION SUMMARY" in out
-    assert re.search(r"Total Tables: 4\n  Success: 4\n  Failed: 0\n  Skipped: 0", out), out
+    bronze = out[: out.index("SILVER LAYER TRANSFORMATION SUMMARY")]
+    assert re.search(r"Total Tables: 4\n  Success: 4\n  Failed: 0\n  Skipped: 0", bronze), bronze
     for table in ["accounts", "skus", "invoices", "invoice_line_items"]:
-        line = re.search(rf"^{table}\s+SUCCESS\s+(\d+)\s+(\d+)\s+(\d+)\s+(\d+)", out, re.M)
-        assert line, out
+        line = re.search(rf"^{table}\s+SUCCESS\s+(\d+)\s+(\d+)\s+(\d+)\s+(\d+)", bronze, re.M)
+        assert line, bronze
         files, read, loaded, rejected = map(int, line.groups())
         assert files == 90 and read == loaded + rejected and loaded > 0
-    tables = {p.name: DeltaTable(str(p)).version() for p in sorted((lake / "bronze").iterdir())}
-
-    again = paylake(repo, "run", "all", "--as-of", AS_OF, "--lake", str(lake))
-    assert again.returncode == 0, again.stderr[-3000:]
-    assert re.findall(r"^\w+\s+SUCCESS\s+0\s+0\s+0\s+0", again.stdout, re.M).__len__() == 4
-    assert {p.name: DeltaTable(str(p)).version() for p in sorted((lake / "bronze").iterdir())} == tables
-    # `run all` goes on to silver once bronze succeeded.
-    silver = again.stdout[again.stdout.index("SILVER LAYER TRANSFORMATION SUMMARY") :]
+    # Then silver...
+    silver = out[out.index("SILVER LAYER TRANSFORMATION SUMMARY") :]
     assert re.search(r"Total Tables: 4\n  Success: 4\n  Failed: 0\n  Skipped: 0", silver), silver
     details = re.search(r"^invoice_details\s+SUCCESS\s+(\d+)\s+(\d+)\s+(\d+)", silver, re.M)
     assert details and int(details.group(1)) == int(details.group(2)) + int(details.group(3)) > 5000
+    lake = sample_lake.root
     assert DeltaTable(str(lake / "silver" / "invoice_details")).to_pyarrow_table().num_rows == int(details.group(2))
     # Progress goes to stderr, one start and one result line per table (not a terminal here).
-    assert re.search(r"^\[silver 3/4\] invoice_details: SUCCESS [\d,]+ rows read, .* rows/s\)$", again.stderr, re.M)
-    assert "[gold 1/3] customer_payment_metrics: running" in again.stderr
+    assert re.search(r"^\[silver 3/4\] invoice_details: SUCCESS [\d,]+ rows read, .* rows/s\)$", run.stderr, re.M)
+    assert "[gold 1/3] customer_payment_metrics: running" in run.stderr
     # ... then gold, ending with the ten riskiest accounts.
-    gold = again.stdout[again.stdout.index("GOLD LAYER SUMMARY") :]
+    gold = out[out.index("GOLD LAYER SUMMARY") :]
     assert re.search(r"Total Tables: 3\n  Success: 3\n  Failed: 0\n  Skipped: 0", gold), gold
     top = gold[gold.index(f"TOP 10 RISKIEST ACCOUNTS (score date {AS_OF})") :]
     ranked = re.findall(r"^ ?(\d+)  (ACC-\d{6}) .*?(\d+)  (LOW|MEDIUM|HIGH|CRITICAL) ", top, re.M)
@@ -64,7 +67,7 @@ def test_run_bronze_on_the_sample_then_rerun_changes_nothing(repo: Path, tmp_pat
     # On-demand scoring explains the first account's points, and matches the daily run.
     account = ranked[0][1]
     stored = next(r for r in scores if r["account_id"] == account)
-    explained = paylake(repo, "score", account, "--as-of", AS_OF, "--lake", str(lake))
+    explained = paylake_in_process(repo, "score", account, "--as-of", AS_OF, "--lake", str(lake))
     assert explained.returncode == 0, explained.stderr[-3000:]
     assert f"Risk score {stored['risk_score']} / 100   tier {stored['risk_tier']}" in explained.stdout
     assert f"Action: {stored['recommended_action']}" in explained.stdout
@@ -73,6 +76,15 @@ def test_run_bronze_on_the_sample_then_rerun_changes_nothing(repo: Path, tmp_pat
         assert re.search(rf"^{feature}\s+\S.*\s{points}\s+\d+$", explained.stdout, re.M), feature
     refused = paylake(repo, "backtest", "--from", "2026-09-01", "--to", "2026-10-01", "--lake", str(lake))
     assert refused.returncode == 2 and "the latest score date this horizon allows is 2026-09-21" in refused.stderr
+
+    # A rerun of bronze finds every file logged: it loads nothing and commits nothing.
+    copy = tmp_path / "lake"
+    shutil.copytree(lake, copy)
+    tables = {p.name: DeltaTable(str(p)).version() for p in sorted((copy / "bronze").iterdir())}
+    again = paylake_in_process(repo, "run", "bronze", "--as-of", AS_OF, "--lake", str(copy))
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert len(re.findall(r"^\w+\s+SUCCESS\s+0\s+0\s+0\s+0", again.stdout, re.M)) == 4, again.stdout
+    assert {p.name: DeltaTable(str(p)).version() for p in sorted((copy / "bronze").iterdir())} == tables
 
 
 def test_usage_and_metadata_errors_exit_2(repo: Path, tmp_path: Path) -> None:

@@ -1,26 +1,18 @@
-"""Integration fixtures: a real moto server on 127.0.0.1 (S3, CloudWatch Logs and Metrics) for the AWS tests,
-and the bundled sample run once through every layer."""
+"""Integration fixtures: a real moto server on 127.0.0.1 (S3, CloudWatch Logs and Metrics) for the AWS tests."""
 
 from __future__ import annotations
 
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import date
 from pathlib import Path
 from typing import Any
 
 import boto3
 import pytest
 from moto.server import ThreadedMotoServer
-from pyspark.sql import SparkSession
 
-from paylake.contract import PIPELINE_LAYERS
 from paylake.io.objects import s3_client
-from paylake.pipeline.runner import LayerRun, run_layers
-from paylake.runtime.context import PaylakeContext
-
-SAMPLE_AS_OF = date(2026, 11, 20)
 
 AWS_ENV = {
     "AWS_ACCESS_KEY_ID": "testing",
@@ -65,21 +57,3 @@ def moto_server() -> Iterator[MotoServer]:
                 os.environ[key] = value
         s3_client.cache_clear()
         server.stop()
-
-
-@dataclass(frozen=True)
-class SampleLake:
-    """The bundled sample run through every layer once (bronze, silver, gold as of 2026-11-20)."""
-
-    root: Path
-    runs: dict[str, LayerRun]
-
-
-@pytest.fixture(scope="session")
-def sample_lake(spark: SparkSession, repo: Path, tmp_path_factory: pytest.TempPathFactory) -> SampleLake:
-    """Tests that change the lake work on a copy (``shutil.copytree(sample_lake.root, ...)``)."""
-    root = tmp_path_factory.mktemp("sample") / "lake"
-    context = PaylakeContext.create("local", repo / "metadata", repo / "landing", root, spark=spark)
-    runs = {run.layer: run for run in run_layers(context, PIPELINE_LAYERS, "all", SAMPLE_AS_OF)}
-    assert list(runs) == list(PIPELINE_LAYERS) and all(run.ok for run in runs.values()), runs
-    return SampleLake(root, runs)

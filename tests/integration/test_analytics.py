@@ -13,6 +13,7 @@ import pytest
 from deltalake import DeltaTable
 from pyspark.sql import SparkSession
 
+from lakes import SAMPLE_AS_OF, SampleLake
 from paylake.analytics import browser
 from paylake.analytics.dashboard import CHARTS, ERROR_HOOK, write_dashboard
 from paylake.analytics.lake_sql import render, run_query
@@ -20,8 +21,6 @@ from paylake.analytics.reports import quarantine_summary, recent_runs
 from paylake.contract import TableRef
 from paylake.errors import UsageError
 from paylake.lake.delta_rs import DeltaRsStore
-
-from .conftest import SAMPLE_AS_OF, SampleLake
 
 
 @pytest.mark.parametrize("name", sorted(p.name for p in (Path(__file__).parents[2] / "sql").glob("*.sql")))

@@ -3,6 +3,10 @@ write is the same Arrow data whether it is collected (small) or written through 
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
 from datetime import date, datetime, timezone
 from decimal import Decimal
 from pathlib import Path
@@ -20,6 +24,7 @@ from paylake.lake import arrow_exchange
 from paylake.lake.arrow_exchange import estimated_bytes, staged, staged_split
 from paylake.lake.delta_rs import DeltaRsStore
 from paylake.lake.store import TableStore
+from paylake.runtime.spark import JVM_OPTIONS_ENV
 
 AWKWARD_TEXT = ["plain", "with space", "a/b", "100%", "k=v", "ünï", None]
 
@@ -116,15 +121,35 @@ def test_split_stage_reads_back_every_row_and_hands_over_the_true_part(spark: Sp
         assert true_part is None and back.count() == 666
 
 
-def test_split_stage_gives_the_free_jvm_heap_back(spark: SparkSession) -> None:
+# Run in a JVM of its own with the shipped heap options: the suite's session runs the throughput collector
+# (tests/conftest.py), which never gives heap back.
+HEAP_PROBE = """
+import json
+from paylake.config.environment import SparkConfig
+from paylake.lake.arrow_exchange import staged_split
+from paylake.runtime.spark import local_spark
+
+spark = local_spark(SparkConfig(master="local[2]", shuffle_partitions=2, driver_memory="2g"), "UTC")
+memory = spark.sparkContext._jvm.java.lang.management.ManagementFactory.getMemoryMXBean()
+wide = spark.sql("SELECT id, sha2(CAST(id AS STRING), 512) AS h, id % 2 = 0 AS even FROM range(1500000)")
+with staged_split(wide.orderBy("h"), "even") as (_, evens):  # the sort grows the heap
+    heap = memory.getHeapMemoryUsage()
+    print(json.dumps({"committed": heap.getCommitted(), "used": heap.getUsed(), "initial": heap.getInit(),
+                      "evens": evens.count_rows() if evens is not None else 0}))
+"""
+
+
+def test_split_stage_gives_the_free_jvm_heap_back(repo: Path) -> None:
     """Once Spark has written the split, the JVM keeps at most ~20% of its committed heap free (local_spark's G1
     settings and release_jvm_heap), so DuckDB and delta-rs do not add their peak to the heap Spark grew."""
-    memory = spark.sparkContext._jvm.java.lang.management.ManagementFactory.getMemoryMXBean()  # type: ignore[union-attr]
-    wide = spark.sql("SELECT id, sha2(CAST(id AS STRING), 512) AS h, id % 2 = 0 AS even FROM range(1500000)")
-    with staged_split(wide.orderBy("h"), "even") as (_, evens):  # the sort grows the heap
-        heap = memory.getHeapMemoryUsage()
-        committed, used, initial = heap.getCommitted(), heap.getUsed(), heap.getInit()
-        assert evens is not None and evens.count_rows() == 750000
+    env = {key: value for key, value in os.environ.items() if key != JVM_OPTIONS_ENV}
+    probe = subprocess.run(
+        [sys.executable, "-c", HEAP_PROBE], cwd=repo, env=env, capture_output=True, text=True, timeout=600
+    )
+    assert probe.returncode == 0, probe.stderr[-3000:]
+    heap = json.loads(probe.stdout.strip().splitlines()[-1])
+    committed, used, initial = heap["committed"], heap["used"], heap["initial"]
+    assert heap["evens"] == 750000
     # G1 commits whole regions (at most 32 MiB each), hence the slack.
     assert committed <= max(initial, used / 0.8) + 64 * 2**20, (committed >> 20, used >> 20, initial >> 20)
 

@@ -13,6 +13,7 @@ import pytest
 from deltalake import DeltaTable
 from pyspark.sql import SparkSession
 
+from lakes import SAMPLE_AS_OF, SampleLake
 from paylake.contract import TableRef
 from paylake.errors import UsageError
 from paylake.gold.scorecard import Scorecard
@@ -21,8 +22,6 @@ from paylake.pipeline.runner import run_gold
 from paylake.runtime.context import PaylakeContext
 from paylake.scoring.backtest import run_backtest
 from paylake.scoring.scores import latest_data_date, score_account, scorecard_of, scores_table
-
-from .conftest import SAMPLE_AS_OF, SampleLake
 
 AUDIT = {"as_of", "_dq_flags", "_built_at"}
 

@@ -11,11 +11,10 @@ from typing import Any
 from deltalake import DeltaTable
 from pyspark.sql import SparkSession
 
+from lakes import SAMPLE_AS_OF, SampleLake
 from paylake.pipeline.maintain import maintain
 from paylake.runtime.context import PaylakeContext
 from paylake.silver.point_in_time import end_of_day
-
-from .conftest import SAMPLE_AS_OF, SampleLake
 
 KEYS = {"accounts": "account_id", "invoices": "invoice_id", "invoice_line_items": "line_item_id", "skus": "sku_id"}
 

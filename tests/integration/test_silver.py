@@ -14,11 +14,10 @@ import pytest
 from deltalake import DeltaTable
 from pyspark.sql import SparkSession
 
+from lakes import SampleLake
 from paylake.deploy.unity_catalog import bronze_schema, derived_schemas, quarantine_schema
 from paylake.pipeline.runner import LayerRun, run_silver
 from paylake.runtime.context import PaylakeContext
-
-from .conftest import SampleLake
 
 AS_OF = date(2026, 11, 20)
 SILVER = ["account_payment_history", "account_profiles", "invoice_details", "product_catalog"]
