@@ -147,7 +147,7 @@ def landing_sequence(repo: Path, landing: Path) -> None:
         header, rows = lines[0], lines[1:]
         stale = first[1].rsplit(",", 1)[0] + ",2020-01-01 00:00:00"  # an invoice of day 1, sequence long past
         moved = rows[0].split(",")
-        later = ",".join([*moved[:-1], moved[-1].replace(moved[-1][:4], "2027")])  # a newer version of rows[0]
+        later = ",".join([*moved[:-1], moved[-1][:10] + " 23:59:59"])  # a newer version of rows[0], same day
         body = [later, *rows, stale]  # the newer version comes first in the file
         return [header + ",promo_code"] + [f"{row},P{index}" for index, row in enumerate(body)]
 

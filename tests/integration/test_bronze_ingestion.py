@@ -191,6 +191,43 @@ def test_a_batch_under_its_pass_rate_is_held_back_whole_and_loads_once_fixed(
     assert remaining == [], "quarantine rows of a retried file are replaced, not duplicated"
 
 
+def test_a_version_dated_after_its_extract_is_quarantined_and_the_next_real_change_loads(
+    spark: SparkSession, repo: Path, landing: Path, tmp_path: Path
+) -> None:
+    """A far-future sequence value would stay the current version for good and hide every later change."""
+    feeds, ctx = loaded_copy(spark, repo, landing, tmp_path)
+    first, second = END + timedelta(days=1), END + timedelta(days=2)
+    new = [
+        f"INV-910000{n:02d},ACC-000001,2026-03-11,2026-04-10,USD,100.00,OPEN,,0.00,false,2026-03-11 09:00:00"
+        for n in range(19)
+    ]
+    future = "INV-91000000,ACC-000001,2026-03-11,2026-04-10,USD,100.00,PAID,2026-03-11,100.00,false,9999-12-31 23:59:59"
+    (feeds / "invoices" / f"invoices_{first:%Y%m%d}.csv").write_text(INVOICE_HEADER + "\n".join([*new, future]) + "\n")
+    loaded = by_table(run_bronze(ctx, "invoices", first))["invoices"]
+    assert (loaded.status, loaded.rows_read, loaded.rows_loaded, loaded.rows_rejected) == ("SUCCESS", 20, 19, 1)  # type: ignore[attr-defined]
+    (rejected,) = [
+        r
+        for r in DeltaTable(str(tmp_path / "lake/bronze/invoices_quarantine")).to_pyarrow_table().to_pylist()
+        if r["_source_file"] == f"invoices_{first:%Y%m%d}.csv"
+    ]
+    assert rejected["_dq_rules"] == ["future_updated_at"] and rejected["updated_at"] == "9999-12-31 23:59:59"
+    assert rejected["_dq_reason"] == (
+        "future_updated_at: updated_at='9999-12-31 23:59:59' is after the file's extract date 2026-03-11"
+    )
+
+    paid = "INV-91000000,ACC-000001,2026-03-11,2026-04-10,USD,100.00,PAID,2026-03-12,100.00,false,2026-03-12 10:00:00"
+    (feeds / "invoices" / f"invoices_{second:%Y%m%d}.csv").write_text(INVOICE_HEADER + paid + "\n")
+    assert run_bronze(ctx, "invoices", second).ok
+    versions = [
+        r
+        for r in DeltaTable(str(tmp_path / "lake/bronze/invoices")).to_pyarrow_table().to_pylist()
+        if r["invoice_id"] == "INV-91000000"
+    ]
+    (current,) = [r for r in versions if r["is_current"]]
+    assert current["status"] == "PAID" and str(current["updated_at"]).startswith("2026-03-12 10:00:00")
+    assert len(versions) == 2
+
+
 def test_partitioned_table_merges_within_its_partitions(
     spark: SparkSession, repo: Path, landing: Path, tmp_path: Path
 ) -> None:

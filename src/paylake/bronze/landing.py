@@ -322,8 +322,8 @@ def parse_checks(config: BronzeTableConfig) -> list[CheckSpec]:
 
     ``malformed_row`` (not as many fields as the header), ``invalid_utf8`` (bytes that are not UTF-8, read as
     U+FFFD), ``oversized_field`` (a value longer than ``source.options.max_field_chars``), ``malformed_<column>``
-    (a value that is not of the declared type) and ``not_null_<column>`` for key, sequence and
-    ``nullable: false`` columns unless declared already.
+    (a value that is not of the declared type), ``future_<sequence column>`` (:func:`future_sequence_check`) and
+    ``not_null_<column>`` for key, sequence and ``nullable: false`` columns unless declared already.
     """
     delivered = [F.col(f"{RAW}.{name}") for name in config.column_names]
     if config.on_new_columns == "rescue":
@@ -369,6 +369,7 @@ def parse_checks(config: BronzeTableConfig) -> list[CheckSpec]:
                 F.concat(F.lit(f"{column.name}='"), F.substring(raw, 1, 100), F.lit(f"' is not a valid {column.type}")),
             )
         )
+    checks.append(future_sequence_check(config.sequence_column))
     declared = {r.column for r in config.quality.rules if r.type == "not_null"}
     for name in config.required_columns:
         if name not in declared:
@@ -377,3 +378,23 @@ def parse_checks(config: BronzeTableConfig) -> list[CheckSpec]:
                 CheckSpec(f"not_null_{name}", "not_null", "reject", raw.isNotNull(), F.lit(f"{name} is null"))
             )
     return checks
+
+
+def future_sequence_check(sequence_column: str) -> CheckSpec:
+    """Reject a row whose sequence value lies after its file's extract date (in the session's time zone): an
+    extract holds no later change, and such a version (``9999-12-31``) would stay current and freeze its key."""
+    sequence = F.col(sequence_column)
+    end_of_extract = F.to_timestamp(F.date_add(F.col(EXTRACT_DATE), 1))
+    return CheckSpec(
+        f"future_{sequence_column}",
+        "parse",
+        "reject",
+        sequence.isNull() | (sequence.cast("timestamp") < end_of_extract),
+        F.concat(
+            F.lit(f"{sequence_column}='"),
+            sequence.cast("string"),
+            F.lit("' is after the file's extract date "),
+            F.col(EXTRACT_DATE).cast("string"),
+        ),
+    )
+
