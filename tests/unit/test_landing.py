@@ -146,6 +146,31 @@ def test_typed_reading_keeps_raw_values_and_rejects_each_malformed_one(spark: Sp
     assert sorted(r._source_row for r in checked.collect()) == [1, 2, 3, 4, 5, 6]
 
 
+@pytest.mark.parametrize(("tolerance", "rejected"), [(0, ["c", "d", "e"]), (2, ["d", "e"])])
+def test_a_sequence_value_after_its_files_extract_date_is_rejected(
+    spark: SparkSession, tmp_path: Path, tolerance: int, rejected: list[str]
+) -> None:
+    rows = [
+        ("a", "2026-01-01 23:59:59"),  # the last second of the extract date
+        ("b", "2025-12-31 10:00:00"),
+        ("c", "2026-01-02 00:00:00"),  # the next day: inside a 2-hour tolerance
+        ("d", "2026-01-02 02:00:00"),
+        ("e", "9999-12-31 23:59:59"),
+    ]
+    write(tmp_path / "things", "things_20260101.csv", HEADER + "".join(f"{k},1,,,{at}\n" for k, at in rows))
+    options = CONFIG.source.options.model_copy(update={"sequence_tolerance_hours": tolerance})
+    config = CONFIG.model_copy(update={"source": CONFIG.source.model_copy(update={"options": options})})
+    files = discover_files(str(tmp_path), config, date(2026, 1, 1))
+    checked = apply_checks(typed_rows(read_landing(spark, files, config), config), parse_checks(config))
+    verdicts = {r.id: (r._dq_rejects, r._dq_reasons) for r in checked.collect()}
+    assert sorted(k for k, (rules, _) in verdicts.items() if rules) == rejected
+    assert all(rules == ["future_updated_at"] for k, (rules, _) in verdicts.items() if k in rejected)
+    suffix = f" (tolerance {tolerance} h)" if tolerance else ""
+    assert verdicts["e"][1] == [
+        f"future_updated_at: updated_at='9999-12-31 23:59:59' is after the file's extract date 2026-01-01{suffix}"
+    ]
+
+
 def test_quoted_delimiters_and_embedded_newlines_stay_in_one_field(spark: SparkSession, tmp_path: Path) -> None:
     write(
         tmp_path / "things",

@@ -369,7 +369,7 @@ def parse_checks(config: BronzeTableConfig) -> list[CheckSpec]:
                 F.concat(F.lit(f"{column.name}='"), F.substring(raw, 1, 100), F.lit(f"' is not a valid {column.type}")),
             )
         )
-    checks.append(future_sequence_check(config.sequence_column))
+    checks.append(future_sequence_check(config.sequence_column, config.source.options.sequence_tolerance_hours))
     declared = {r.column for r in config.quality.rules if r.type == "not_null"}
     for name in config.required_columns:
         if name not in declared:
@@ -380,21 +380,21 @@ def parse_checks(config: BronzeTableConfig) -> list[CheckSpec]:
     return checks
 
 
-def future_sequence_check(sequence_column: str) -> CheckSpec:
-    """Reject a row whose sequence value lies after its file's extract date (in the session's time zone): an
-    extract holds no later change, and such a version (``9999-12-31``) would stay current and freeze its key."""
+def future_sequence_check(sequence_column: str, tolerance_hours: int = 0) -> CheckSpec:
+    """Reject a row whose sequence value lies over ``tolerance_hours`` after its file's extract date (session time
+    zone): an extract holds no later change, and a version dated ``9999-12-31`` would stay current for good."""
     sequence = F.col(sequence_column)
-    end_of_extract = F.to_timestamp(F.date_add(F.col(EXTRACT_DATE), 1))
+    latest = F.to_timestamp(F.date_add(F.col(EXTRACT_DATE), 1)) + F.expr(f"INTERVAL {tolerance_hours} HOURS")
     return CheckSpec(
         f"future_{sequence_column}",
         "parse",
         "reject",
-        sequence.isNull() | (sequence.cast("timestamp") < end_of_extract),
+        sequence.isNull() | (sequence.cast("timestamp") < latest),
         F.concat(
             F.lit(f"{sequence_column}='"),
             sequence.cast("string"),
             F.lit("' is after the file's extract date "),
             F.col(EXTRACT_DATE).cast("string"),
+            F.lit(f" (tolerance {tolerance_hours} h)" if tolerance_hours else ""),
         ),
     )
-

@@ -22,6 +22,8 @@ class CsvOptions(StrictModel):
     Attributes:
         max_field_chars: a row with a longer value is quarantined (``oversized_field``), so one runaway field
             cannot bloat the table and everything downstream of it.
+        sequence_tolerance_hours: how far past the end of its file's extract date a sequence value may lie (clock
+            skew of the source); a later one is quarantined (``future_<sequence column>``).
     """
 
     delimiter: str = Field(default=",", min_length=1, max_length=1)
@@ -30,6 +32,7 @@ class CsvOptions(StrictModel):
     encoding: Literal["UTF-8"] = "UTF-8"
     null_value: str = ""
     max_field_chars: int = Field(default=65_536, ge=1)
+    sequence_tolerance_hours: int = Field(default=0, ge=0, le=720)
 
 
 class SourceConfig(StrictModel):
