@@ -50,6 +50,10 @@ class IngestionError(PaylakeError):
     """A batch could not be ingested as a whole (bad header, re-delivered file, ...); names the file."""
 
 
+class StaleInputError(IngestionError):
+    """A feed's newest extract is older than its freshness allows (``freshness.on_stale: fail``)."""
+
+
 class BuildError(PaylakeError):
     """A silver or gold table could not be built (missing input, output that breaks its contract)."""
 

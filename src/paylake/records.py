@@ -26,17 +26,21 @@ class RunInfo:
 
 @dataclass(frozen=True)
 class TableCounts:
-    """What one table's batch held. Row counts follow ``rows_read = rows_loaded + rows_rejected``."""
+    """What one table's batch held. Row counts follow ``rows_read = rows_loaded + rows_rejected + rows_held_back``:
+    a failed batch loads nothing; its rows are rejected (kept in the quarantine) or held back (left in their
+    files, to load once the batch passes)."""
 
     files: int = 0
     rows_read: int = 0
     rows_loaded: int = 0
     rows_rejected: int = 0
+    rows_held_back: int = 0
     rows_flagged: int = 0
     new_versions: int = 0
     closed_versions: int = 0
     batch_id: str | None = None
     failures_by_rule: Mapping[str, int] = field(default_factory=dict)
+    warning: str | None = None
 
 
 @dataclass(frozen=True, kw_only=True)

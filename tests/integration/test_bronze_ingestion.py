@@ -10,8 +10,9 @@ import pytest
 from deltalake import DeltaTable
 from pyspark.sql import SparkSession
 
+from paylake.contract import PIPELINE_LAYERS
 from paylake.datagen.generator import GeneratorConfig, write_landing
-from paylake.pipeline.runner import LayerRun, run_bronze
+from paylake.pipeline.runner import LayerRun, run_bronze, run_layers
 from paylake.runtime.context import PaylakeContext
 
 END = date(2026, 3, 10)
@@ -155,7 +156,8 @@ def test_a_batch_under_its_pass_rate_is_held_back_whole_and_loads_once_fixed(
     invoices = outcome["invoices"]
     assert invoices.status == "FAILED"  # type: ignore[attr-defined]
     assert invoices.error.startswith("Data quality check failed: 25% pass rate (threshold 90%) in " + str(bad))  # type: ignore[attr-defined]
-    assert (invoices.rows_read, invoices.rows_loaded, invoices.rows_rejected) == (4, 1, 3)  # type: ignore[attr-defined]
+    counts = (invoices.rows_read, invoices.rows_loaded, invoices.rows_rejected, invoices.rows_held_back)  # type: ignore[attr-defined]
+    assert counts == (4, 0, 3, 1)  # nothing loaded: the rejected rows are quarantined, the good one waits
     assert outcome["invoice_line_items"].status == "SKIPPED"  # type: ignore[attr-defined]
     assert DeltaTable(str(target)).version() == version and DeltaTable(str(target)).to_pyarrow_table().num_rows == rows
     quarantine = {
@@ -226,6 +228,54 @@ def test_a_version_dated_after_its_extract_is_quarantined_and_the_next_real_chan
     (current,) = [r for r in versions if r["is_current"]]
     assert current["status"] == "PAID" and str(current["updated_at"]).startswith("2026-03-12 10:00:00")
     assert len(versions) == 2
+
+
+def test_a_feed_that_did_not_arrive_fails_the_run_or_warns_as_its_metadata_says(
+    spark: SparkSession, repo: Path, landing: Path, tmp_path: Path
+) -> None:
+    feeds, ctx = loaded_copy(spark, repo, landing, tmp_path)
+    day = END + timedelta(days=1)
+    shutil.copy(feeds / "invoices" / f"invoices_{END:%Y%m%d}.csv", feeds / "invoices" / f"invoices_{day:%Y%m%d}.csv")
+    before = versions(tmp_path / "lake")
+    outcomes = run_layers(ctx, PIPELINE_LAYERS, "all", day)
+    assert [o.layer for o in outcomes] == ["bronze"] and not outcomes[0].ok  # silver and gold are not rebuilt
+    results = by_table(outcomes[0])
+    assert {t: r.status for t, r in results.items()} == {  # type: ignore[attr-defined]
+        "accounts": "FAILED",
+        "skus": "FAILED",
+        "invoices": "SKIPPED",  # it arrived, but its foreign key waits for fresh accounts
+        "invoice_line_items": "SKIPPED",
+    }
+    for table in ("accounts", "skus"):
+        assert results[table].error == (  # type: ignore[attr-defined]
+            f"bronze/{table}: stale input: no file for extract date 2026-03-11 (freshness: daily, max_lag_days 0); "
+            f"the newest received is of 2026-03-10, 1 day(s) before as of 2026-03-11. Nothing of it was loaded and "
+            f"the layers after bronze wait: deliver the file, or run an earlier --as-of"
+        )
+    summary = outcomes[0].summary()
+    assert "stale input: no file for extract date 2026-03-11" in summary
+    after = versions(tmp_path / "lake")
+    assert {t: v for t, v in after.items() if t.startswith("bronze.")} == {
+        t: v for t, v in before.items() if t.startswith("bronze.")
+    }
+
+    # The same day with accounts declared `on_stale: warn`: accounts passes with a WARNING, loud and recorded.
+    metadata = tmp_path / "metadata"
+    shutil.copytree(repo / "metadata", metadata)
+    accounts = metadata / "bronze" / "accounts" / "accounts.yaml"
+    accounts.write_text(accounts.read_text().replace("on_stale: fail", "on_stale: warn"))
+    warned = run_bronze(
+        PaylakeContext.create("local", metadata, feeds, tmp_path / "lake", spark=spark), "accounts", day
+    )
+    (result,) = warned.results
+    assert result.status == "SUCCESS" and result.warning is not None and "stale input" in result.warning
+    assert f"    WARNING: {result.warning}" in warned.summary()
+    logged = [
+        r
+        for r in DeltaTable(str(tmp_path / "lake" / "ops" / "pipeline_runs")).to_pyarrow_table().to_pylist()
+        if r["table"] == "accounts" and r["as_of"] == day and r["status"] == "SUCCESS"
+    ]
+    assert [r["error"] for r in logged] == [f"WARNING: {result.warning}"]
 
 
 def test_partitioned_table_merges_within_its_partitions(

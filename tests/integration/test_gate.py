@@ -91,7 +91,9 @@ def test_a_file_under_its_pass_rate_holds_the_batch_back_and_the_error_carries_t
     assert wrote == []
     assert str(raised.value).startswith("Data quality check failed: 75% pass rate (threshold 80%) in landing/f1.csv")
     assert "batch held back, rejected rows are in bronze.payments_quarantine" in str(raised.value)
-    assert raised.value.counts is not None and raised.value.counts.rows_rejected == 1
+    counts = raised.value.counts
+    assert counts is not None and (counts.rows_read, counts.rows_loaded, counts.rows_rejected) == (5, 0, 1)
+    assert counts.rows_held_back == 4
     assert store.read(TABLE.quarantine).count() == 1  # still written, so an operator sees why
 
 
@@ -103,11 +105,13 @@ def test_a_refusal_writes_nothing_and_an_error_in_the_block_keeps_the_counts(
             raise BuildError(f"{counts.extra['big']} row(s) too big")
 
     with (
-        pytest.raises(BuildError, match="1 row"),
+        pytest.raises(BuildError, match="1 row") as refused,
         gated_write(store, batch(spark), gate(extra={"big": F.col("amount") >= 10}, refuse=refuse)),
     ):
         pass
     assert not store.exists(TABLE.quarantine) and not store.exists(DQ_METRICS)
+    counts = refused.value.counts  # nothing reached the quarantine: every row is held back, none rejected
+    assert counts is not None and (counts.rows_loaded, counts.rows_rejected, counts.rows_held_back) == (0, 0, 5)
 
     with pytest.raises(BuildError) as raised, gated_write(store, batch(spark), gate()):
         raise BuildError("the target write failed")

@@ -93,7 +93,7 @@ def test_dashboard_summarises_the_scores_and_the_latest_bronze_batches(sample_la
     assert all("account_name" not in t for t in top)  # PII stays in maskable columns
     runs = [r for r in rows(sample_lake.root, "ops", "pipeline_runs") if r["layer"] == "bronze"]
     assert board["bronze_dq_pass_rate"] == pytest.approx(
-        sum(r["rows_loaded"] for r in runs) / sum(r["rows_read"] for r in runs), abs=1e-4
+        sum(r["rows_read"] - r["rows_rejected"] for r in runs) / sum(r["rows_read"] for r in runs), abs=1e-4
     )
     assert 0.9 < board["bronze_dq_pass_rate"] < 1.0
 

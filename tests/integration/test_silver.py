@@ -233,7 +233,7 @@ def test_a_silver_table_under_its_pass_rate_is_left_as_it_was(
     assert len(quarantined) == failed.rows_rejected > 0
     assert all(r["_dq_rules"] == ["tenure_over_400"] and r["tenure_days"] > 400 for r in quarantined)
     assert all("tenure_days=" in r["_dq_reason"] for r in quarantined)
-    assert failed.rows_read == failed.rows_loaded + failed.rows_rejected == 240
+    assert failed.rows_loaded == 0 and failed.rows_read == failed.rows_rejected + failed.rows_held_back == 240
 
 
 def test_an_output_breaking_its_primary_key_fails_and_leaves_the_table_as_it_was(

@@ -16,7 +16,8 @@ SELECT run_id, layer, any_value(as_of) AS as_of, min(started_at) AS started_at,
             WHEN bool_or(status = 'SKIPPED') THEN 'PARTIAL' ELSE 'SUCCESS' END AS status,
        round(sum(seconds), 1) AS seconds, count(*) AS tables,
        sum(CASE WHEN status <> 'SUCCESS' THEN 1 ELSE 0 END) AS not_ok,
-       sum(rows_read) AS rows_read, sum(rows_loaded) AS rows_loaded, sum(rows_rejected) AS rows_rejected
+       sum(rows_read) AS rows_read, sum(rows_loaded) AS rows_loaded, sum(rows_rejected) AS rows_rejected,
+       sum(rows_read - rows_loaded - rows_rejected) AS rows_held_back
 FROM ops.pipeline_runs
 GROUP BY run_id, layer
 ORDER BY started_at DESC, CASE layer WHEN 'bronze' THEN 1 WHEN 'silver' THEN 2 WHEN 'gold' THEN 3 ELSE 4 END DESC

@@ -11,7 +11,7 @@ import hashlib
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, timezone
+from datetime import date, datetime, timedelta, timezone
 
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
@@ -44,7 +44,7 @@ from paylake.contract import (
     TableRef,
     bronze_row_columns,
 )
-from paylake.errors import IngestionError
+from paylake.errors import IngestionError, StaleInputError
 from paylake.faults import fault_point
 from paylake.frames import rows_frame
 from paylake.lake.store import TableStore
@@ -134,6 +134,38 @@ def ingested_files(store: TableStore, table: str) -> IngestedFiles:
     )
 
 
+def stale_input(config: BronzeTableConfig, as_of: date, extracts: Sequence[date | None]) -> str | None:
+    """Judge the table's freshness (``config.freshness``) from the extract dates logged or pending.
+
+    Returns:
+        None when fresh (or no freshness is expected), else the warning (``on_stale: warn``).
+
+    Raises:
+        StaleInputError: stale, with ``on_stale: fail``; names the missing date and the newest received.
+    """
+    freshness = config.freshness
+    newest = max((day for day in extracts if day is not None), default=None)
+    due = as_of - timedelta(days=freshness.max_lag_days)
+    if freshness.expected == "any" or (newest is not None and newest >= due):
+        return None
+    received = (
+        f"the newest received is of {newest}, {(as_of - newest).days} day(s) before as of {as_of}"
+        if newest
+        else "no file was ever received"
+    )
+    message = (
+        f"bronze/{config.table}: stale input: no file for extract date {due} (freshness: daily, max_lag_days "
+        f"{freshness.max_lag_days}); {received}"
+    )
+    if freshness.on_stale == "fail":
+        raise StaleInputError(
+            f"{message}. Nothing of it was loaded and the layers after bronze wait: deliver the file, or run an "
+            f"earlier --as-of"
+        )
+    logger.warning("%s", message)
+    return message
+
+
 def refuse_empty_snapshot(
     config: BronzeTableConfig, files: Mapping[str, str]
 ) -> Callable[[DataFrame, GateCounts], None]:
@@ -180,9 +212,10 @@ def ingest_table(
     """
     log = ingested_files(store, config.table)
     pending = pending_files(discover_files(landing, config, run.as_of), log.checksums)
+    warning = stale_input(config, run.as_of, [log.latest_extract, *(file.extract_date for file, _ in pending)])
     if not pending:
         logger.info("bronze.%s: no new files up to %s", config.table, run.as_of)
-        return TableCounts()
+        return TableCounts(warning=warning)
     files = [file for file, _ in pending]
     for file in files:
         if config.load_type == "snapshot" and log.latest_extract and file.extract_date <= log.latest_extract:
@@ -234,6 +267,7 @@ def ingest_table(
         batch_id=batch_id,
         new_versions=by_change.get("insert", 0),
         closed_versions=by_change.get("close", 0),
+        warning=warning,
     )
 
 

@@ -77,6 +77,23 @@ class RetentionConfig(StrictModel):
     archive_after_days: int = Field(ge=1, le=36_500)
 
 
+class FreshnessConfig(StrictModel):
+    """What must have arrived for a run's business date (``as_of``).
+
+    Attributes:
+        expected: ``daily``: a file for every extract date, so the newest extract received must be at most
+            ``max_lag_days`` before ``as_of``; ``any``: no expectation (a feed that comes when it comes).
+        max_lag_days: how many days the newest extract may lag ``as_of``.
+        on_stale: ``fail``: the table fails naming the missing date and the newest received, nothing of it loads,
+            and silver and gold are not rebuilt; ``warn``: it loads what arrived, with a WARNING in the summary and
+            in ``ops.pipeline_runs``.
+    """
+
+    expected: Literal["daily", "any"] = "any"
+    max_lag_days: int = Field(default=0, ge=0, le=366)
+    on_stale: Literal["fail", "warn"] = "fail"
+
+
 class BronzeTableConfig(StrictModel):
     """A landing feed historised into a bronze Delta table with SCD Type 2.
 
@@ -102,6 +119,7 @@ class BronzeTableConfig(StrictModel):
     source: SourceConfig = Field(default_factory=SourceConfig)
     quality: QualityConfig = Field(default_factory=QualityConfig)
     retention: RetentionConfig | None = None
+    freshness: FreshnessConfig = Field(default_factory=FreshnessConfig)
     on_new_columns: Literal["fail", "ignore", "rescue"] = "rescue"
 
     @property

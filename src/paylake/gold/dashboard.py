@@ -94,12 +94,13 @@ def payment_health_dashboard(metrics: DataFrame, runs: DataFrame, *, params: Das
     latest_bronze = (
         runs.where((F.col("layer") == "bronze") & (F.col("as_of") <= F.lit(as_of)) & (F.col("rows_read") > 0))
         .groupBy("table")
-        .agg(F.max_by(F.struct("rows_read", "rows_loaded"), F.struct("as_of", "started_at")).alias("_batch"))
+        .agg(F.max_by(F.struct("rows_read", "rows_rejected"), F.struct("as_of", "started_at")).alias("_batch"))
+        .withColumn("_passed", F.col("_batch.rows_read") - F.col("_batch.rows_rejected"))  # held back or loaded
     )
     quality = latest_bronze.agg(
-        F.round(F.sum("_batch.rows_loaded") / F.sum("_batch.rows_read"), 4).alias("bronze_dq_pass_rate"),
+        F.round(F.sum("_passed") / F.sum("_batch.rows_read"), 4).alias("bronze_dq_pass_rate"),
         F.coalesce(
-            map_agg("table", F.round(F.col("_batch.rows_loaded") / F.col("_batch.rows_read"), 4)),
+            map_agg("table", F.round(F.col("_passed") / F.col("_batch.rows_read"), 4)),
             F.create_map(),
         ).alias("bronze_dq_pass_rate_by_table"),
     )

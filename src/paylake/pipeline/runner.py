@@ -160,7 +160,7 @@ def _record(context: PaylakeContext, layer: str, run: RunInfo, r: TableResult) -
         r.new_versions,
         r.closed_versions,
         r.batch_id,
-        r.error,
+        r.error or (f"WARNING: {r.warning}" if r.warning else None),
     )
     df = rows_frame(context.spark, [row], OPS_SCHEMAS[PIPELINE_RUNS]).withColumn("seconds", F.round("seconds", 3))
     context.store.append(PIPELINE_RUNS, df)

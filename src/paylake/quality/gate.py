@@ -13,7 +13,8 @@
 The quarantine and the metrics are written before the pass rate is judged, so a held-back batch still shows an
 operator why. Every write is idempotent for the batch: quarantine rows are replaced per source file (or whole),
 metrics per batch. An error raised from step 4 on, by the gate or by the caller's write, carries the counts
-(:attr:`paylake.errors.PaylakeError.counts`).
+(:attr:`paylake.errors.PaylakeError.counts`): nothing loaded, the quarantined rows rejected, every other row held
+back.
 """
 
 from __future__ import annotations
@@ -68,14 +69,17 @@ class GateCounts:
     def rejected(self) -> int:
         return sum(rejected for _, rejected in self.per_file.values())
 
-    def table_counts(self, **more: object) -> TableCounts:
-        """These counts as a table's record (``more`` adds files, versions, batch id)."""
+    def table_counts(self, loaded: bool = True, quarantined: bool = True, **more: object) -> TableCounts:
+        """These counts as a table's record (``more`` adds files, versions, batch id). A batch that was not
+        ``loaded`` counts its rows as rejected (when the quarantine was written) or held back."""
         failures = {row["rule"]: row["rows_failed"] for row in self.failures if row["rows_failed"]}
+        rejected = self.rejected if quarantined else 0
         return TableCounts(
             rows_read=self.read,
-            rows_loaded=self.read - self.rejected,
-            rows_rejected=self.rejected,
-            rows_flagged=self.flagged,
+            rows_loaded=self.read - rejected if loaded else 0,
+            rows_rejected=rejected,
+            rows_held_back=0 if loaded else self.read - rejected,
+            rows_flagged=self.flagged if loaded else 0,
             failures_by_rule=failures,
             **more,  # type: ignore[arg-type]
         )
@@ -138,17 +142,20 @@ def gated_write(store: TableStore, rows: DataFrame, gate: Gate) -> Iterator[Gate
     verdicts = evaluate(rows, gate.checks).withColumn(ACCEPTED, ~is_rejected())
     with store.checkpoint(verdicts, ACCEPTED) as (checked, accepted_files):
         counts = _count(checked, gate)
+        quarantined = False
         try:
             if gate.refuse is not None:
                 gate.refuse(checked, counts)
             rejected = checked.where(~F.col(ACCEPTED))  # the local store reads only the rejected files
             _write_quarantine(store, rejected, gate)
+            quarantined = True
             _write_metrics(store, checked.sparkSession, counts, gate)
             _judge(counts, gate)
             accepted = checked.where(F.col(ACCEPTED)).drop(ACCEPTED, REJECTS, REASONS)
             yield Gated(checked, accepted, accepted_files, counts)
         except PaylakeError as error:
-            error.counts = error.counts or counts.table_counts(batch_id=gate.batch_id, files=len(gate.files or {}))
+            files = len(gate.files or {})
+            error.counts = error.counts or counts.table_counts(False, quarantined, batch_id=gate.batch_id, files=files)
             raise
 
 

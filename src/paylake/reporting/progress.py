@@ -53,8 +53,9 @@ class Progress:
             self._ticker.join()
             self._ticker = None
         rate = f" ({result.rows_read / result.seconds:,.0f} rows/s)" if result.seconds > 0 and result.rows_read else ""
+        held = f", {result.rows_held_back:,} held back" if result.rows_held_back else ""
         line = (
             f"[{layer} {index}/{total}] {result.table}: {result.status} {result.rows_read:,} rows read, "
-            f"{result.rows_loaded:,} loaded, {result.rows_rejected:,} rejected in {result.seconds:.1f} s{rate}"
+            f"{result.rows_loaded:,} loaded, {result.rows_rejected:,} rejected{held} in {result.seconds:.1f} s{rate}"
         )
         self._write(("\r" if self._interactive else "") + line + ("\x1b[K\n" if self._interactive else "\n"))

@@ -51,5 +51,9 @@ def render_summary(layer: str, results: Sequence[TableResult], run_id: str, as_o
             )
         if r.error:
             lines.append(f"    {r.error}")
+        if r.warning:
+            lines.append(f"    WARNING: {r.warning}")
+        if r.rows_held_back:
+            lines.append(f"    {r.rows_held_back} row(s) held back: nothing loaded, they load once the batch passes")
     lines.append(rule)
     return "\n".join(lines)
