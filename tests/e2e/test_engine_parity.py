@@ -177,7 +177,9 @@ def sequence_context(
     if context.environment.engine == "spark-delta":
         prefix = f"p{uuid.uuid4().hex[:8]}"
         schemas = {layer: f"{prefix}_{layer}" for layer in LAKE_LAYERS}
-        update["databricks"] = names or DatabricksConfig(catalog=LOCAL_SPARK_CATALOG, schemas=schemas)
+        update["databricks"] = names or DatabricksConfig(
+            catalog=LOCAL_SPARK_CATALOG, schemas=schemas, analyst_schema=f"{prefix}_analytics"
+        )
     context.environment = context.environment.model_copy(update=update)
     return context
 

@@ -42,6 +42,17 @@ def loaded(spark: SparkSession, repo: Path, tmp_path_factory: pytest.TempPathFac
     return landing, lake
 
 
+@pytest.fixture(scope="module")
+def metadata(repo: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The bundled metadata with a day's lag allowed: each case delivers one feed's file for DAY, the day after the
+    others' last (the bundled `max_lag_days: 0` would rightly fail the feeds that sent nothing)."""
+    copy = tmp_path_factory.mktemp("metadata") / "metadata"
+    shutil.copytree(repo / "metadata", copy)
+    for path in (copy / "bronze").rglob("*.yaml"):
+        path.write_text(path.read_text().replace("max_lag_days: 0", "max_lag_days: 1"))
+    return copy
+
+
 def case_files(case: str, landing: Path) -> list[Path]:
     """Add a case's files to ``landing``; returns their paths there."""
     if case == "huge_field":
@@ -118,7 +129,7 @@ def test_hostile_file_is_quarantined_or_refused_and_nothing_else_moves(
     case: str,
     loaded: tuple[Path, Path],
     spark: SparkSession,
-    repo: Path,
+    metadata: Path,
     tmp_path: Path,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
@@ -129,7 +140,7 @@ def test_hostile_file_is_quarantined_or_refused_and_nothing_else_moves(
     added = case_files(case, landing)
     before = snapshot(lake)
     earlier = rows_not_from(lake, added)
-    context = PaylakeContext.create("local", repo / "metadata", landing, lake, spark=spark)
+    context = PaylakeContext.create("local", metadata, landing, lake, spark=spark)
 
     with caplog.at_level(logging.WARNING):
         outcome = {r.table: r for r in run_bronze(context, "all", DAY).results}
@@ -158,6 +169,11 @@ def test_hostile_file_is_quarantined_or_refused_and_nothing_else_moves(
             for column, text in columns.items():
                 value = loaded_rows[key][column]
                 assert (None if value is None else str(value)) == text, (key, column, value)
+        quarantined = {row["line_item_id"]: row for row in rows_of(lake, f"{TABLE}_quarantine", added[0].name)}
+        for key, lengths in spec.get("truncated", {}).items():  # cut to max_field_chars, the length recorded
+            for column, length in lengths.items():
+                value = quarantined[key][column]
+                assert value.endswith(f"...[truncated: {length} characters]") and len(value) < 65_536 + 40, column
     elif expect == "ignored":
         assert result.status == "SUCCESS" and not changed, changed
         assert any(spec["message"] in record.getMessage() for record in caplog.records), caplog.text
@@ -214,7 +230,7 @@ def fuzzed_rows(draw: st.DrawFn) -> list[list[str]]:
 @settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(rows=fuzzed_rows())
 def test_fuzzed_values_are_loaded_or_quarantined_never_lost(
-    rows: list[list[str]], loaded: tuple[Path, Path], spark: SparkSession, repo: Path, tmp_path_factory: Any
+    rows: list[list[str]], loaded: tuple[Path, Path], spark: SparkSession, metadata: Path, tmp_path_factory: Any
 ) -> None:
     work = tmp_path_factory.mktemp("fuzz")
     landing, lake = work / "landing", work / "lake"
@@ -222,7 +238,7 @@ def test_fuzzed_values_are_loaded_or_quarantined_never_lost(
     shutil.copytree(loaded[1], lake)
     path = landing / TABLE / f"{TABLE}_20260311.csv"
     path.write_text(csv_text(rows), encoding="utf-8", newline="")
-    context = PaylakeContext.create("local", repo / "metadata", landing, lake, spark=spark)
+    context = PaylakeContext.create("local", metadata, landing, lake, spark=spark)
     (result,) = run_bronze(context, TABLE, DAY).results
     # Written with LF endings, a bare CR inside a value is left unquoted: Spark keeps it in the value (as
     # intended), Python's reader would end the record there, so the count to meet is the rows written.

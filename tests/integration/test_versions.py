@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -11,7 +12,10 @@ from deltalake import DeltaTable
 from pyspark.sql import SparkSession
 
 from paylake.cli import main
+from paylake.contract import TableRef
 from paylake.datagen.generator import GeneratorConfig, write_landing
+from paylake.errors import TableStoreError
+from paylake.lake.delta_rs import DeltaRsStore
 from paylake.pipeline.runner import run_bronze
 from paylake.runtime.context import PaylakeContext
 
@@ -70,3 +74,23 @@ def test_history_and_rollback_name_what_is_wrong(
     assert "silver.t has no version 7; versions are 0..0" in capsys.readouterr().err
     assert main(["rollback", "silver.t", "--to-version", "0", *paths]) == 2
     assert "silver.t is already at version 0" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("damage", ["", '{"commitInfo":{"timest'])
+def test_a_damaged_newest_commit_is_refused_by_reads_and_writes_and_nothing_commits_on_top(
+    spark: SparkSession, tmp_path: Path, damage: str
+) -> None:
+    """delta-rs reads an emptied newest commit as one that changed nothing; the store refuses the table instead."""
+    store = DeltaRsStore(spark, str(tmp_path))
+    ref = TableRef("bronze", "things")
+    for value in (1, 2):
+        store.append_arrow(ref, pa.table({"x": [value]}).to_reader())
+    log = tmp_path / "bronze" / "things" / "_delta_log"
+    newest = sorted(log.glob("*.json"))[-1]
+    newest.write_text(damage)
+    expected = f"table bronze.things: its newest commit {newest} is empty or truncated ({len(damage)} bytes)"
+    with pytest.raises(TableStoreError, match=re.escape(expected)):
+        store.read_rows(ref)
+    with pytest.raises(TableStoreError, match=re.escape(expected)):
+        store.append_arrow(ref, pa.table({"x": [3]}).to_reader())
+    assert sorted(p.name for p in log.glob("*.json")) == ["00000000000000000000.json", "00000000000000000001.json"]

@@ -13,7 +13,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 
-from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from paylake.bronze.landing import (
@@ -134,6 +134,21 @@ def ingested_files(store: TableStore, table: str) -> IngestedFiles:
     )
 
 
+def quarantined_values(rows: DataFrame, limit: int) -> list[Column]:
+    """How a rejected row's values are kept: as delivered, each cut to ``limit`` characters (``max_field_chars``)
+    with its length recorded, so one runaway field cannot bloat the quarantine; the file keeps the whole value."""
+    raw = [f"{RAW}.{field.name}" for field in rows.schema[RAW].dataType.fields]  # type: ignore[attr-defined]
+    names = [*raw, *([RESCUED] if RESCUED in rows.columns else [])]
+    kept = []
+    for name in names:
+        value, length = F.col(name), F.length(F.col(name))
+        cut = F.concat(
+            F.substring(value, 1, limit), F.lit("...[truncated: "), length.cast("string"), F.lit(" characters]")
+        )
+        kept.append(F.when(length > limit, cut).otherwise(value).alias(name.rsplit(".", 1)[-1]))
+    return kept
+
+
 def stale_input(config: BronzeTableConfig, as_of: date, extracts: Sequence[date | None]) -> str | None:
     """Judge the table's freshness (``config.freshness``) from the extract dates logged or pending.
 
@@ -249,7 +264,7 @@ def ingest_table(
         batch_id=batch_id,
         run=run,
         at=ingested_at,
-        quarantine_columns=[f"{RAW}.*", *([RESCUED] if RESCUED in rows.columns else [])],  # as delivered
+        quarantine_columns=quarantined_values(rows, config.source.options.max_field_chars),
         files=by_name,
         held_back="batch held back",
         refuse=refuse_empty_snapshot(config, by_name),

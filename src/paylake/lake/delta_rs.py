@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -51,14 +52,37 @@ class DeltaRsStore(TableStore):
         """Location of a table."""
         return ref.path(self.lake_root)
 
+    def _located(self, ref: TableRef) -> str:
+        """Location of a table about to be read or written, once its newest commit is known whole: delta-rs takes
+        an emptied newest commit file for a commit that changed nothing (the table silently reads as the version
+        before, and the next write commits on top), and a truncated one for an undecodable log."""
+        path = self.path(ref)
+        log = Path(path, "_delta_log")
+        # Local lakes (an object store never shows a half-written object); commit files are 20-digit versions.
+        commits = sorted(log.glob("[0-9]" * 20 + ".json")) if log.is_dir() else []
+        if commits:
+            newest = commits[-1]
+            try:
+                text = newest.read_text(encoding="utf-8")
+                whole = bool(text.strip()) and all(json.loads(line) is not None for line in text.splitlines() if line)
+            except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+                whole = False
+            if not whole:
+                raise TableStoreError(
+                    f"table {ref}: its newest commit {newest} is empty or truncated ({newest.stat().st_size} bytes), "
+                    f"so the table's latest change is lost to delta-rs; paylake neither reads nor writes it until "
+                    f"the file is restored from a backup or copy of the lake (see docs/operations.md)"
+                )
+        return path
+
     def _table(self, ref: TableRef) -> DeltaTable:
         try:
-            return DeltaTable(self.path(ref))
+            return DeltaTable(self._located(ref))
         except TableNotFoundError:
-            raise TableStoreError(f"table {ref} does not exist at {self.path(ref)}") from None
+            raise TableStoreError(f"table {ref} does not exist at {self._located(ref)}") from None
 
     def exists(self, ref: TableRef) -> bool:
-        return DeltaTable.is_deltatable(self.path(ref))
+        return DeltaTable.is_deltatable(self._located(ref))
 
     def read_arrow(self, ref: TableRef, filters: Filters = (), columns: Sequence[str] | None = None) -> pa.Table:
         """The table's rows as Arrow, with ``filters`` and ``columns`` pushed into the delta-rs scan."""
@@ -103,7 +127,7 @@ class DeltaRsStore(TableStore):
 
     def _append(self, ref: TableRef, data: pa.RecordBatchReader, partition_by: Sequence[str]) -> None:
         write_deltalake(
-            self.path(ref), data, partition_by=list(partition_by) or None, mode="append", writer_properties=WRITER
+            self._located(ref), data, partition_by=list(partition_by) or None, mode="append", writer_properties=WRITER
         )
 
     def append(self, ref: TableRef, df: DataFrame, partition_by: Sequence[str] = ()) -> None:
@@ -123,7 +147,7 @@ class DeltaRsStore(TableStore):
             self._append(ref, batches(data, ref), partition_by)
         else:
             write_deltalake(
-                self.path(ref),
+                self._located(ref),
                 batches(data, ref),
                 mode="overwrite",
                 predicate=predicate,
@@ -159,7 +183,7 @@ class DeltaRsStore(TableStore):
     ) -> None:
         """:meth:`overwrite` for rows that are already Arrow."""
         write_deltalake(
-            self.path(ref),
+            self._located(ref),
             batches(data, ref),
             mode="overwrite",
             schema_mode="overwrite",
@@ -181,7 +205,7 @@ class DeltaRsStore(TableStore):
             self._append(ref, batches(data, ref), partition_by)
         elif isinstance(data, pa.RecordBatchReader) or data.count_rows():
             write_deltalake(
-                self.path(ref),
+                self._located(ref),
                 batches(data, ref),
                 partition_by=list(partition_by) or None,
                 mode="append",
@@ -245,5 +269,5 @@ class DeltaRsStore(TableStore):
     def _file_exists(self, ref: TableRef, path: str) -> bool:
         if "://" in path and not path.startswith("file://"):
             return True  # a remote file: trust the listing
-        local = local_path(path) or f"{self.path(ref)}/{path}"
+        local = local_path(path) or f"{self._located(ref)}/{path}"
         return Path(local).exists()
