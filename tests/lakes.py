@@ -12,12 +12,14 @@ from datetime import date
 from pathlib import Path
 
 import pytest
+from pyspark.sql import SparkSession
 
 from paylake import cli
 from paylake.pipeline import runner
 from paylake.pipeline.runner import LayerRun
 
 SAMPLE_AS_OF = date(2026, 11, 20)
+SESSION_SETTINGS = ("spark.sql.shuffle.partitions", "spark.sql.session.timeZone")
 
 
 @dataclass(frozen=True)
@@ -37,6 +39,10 @@ def paylake_in_process(repo: Path, *args: str, on_run: Callable[[LayerRun], None
     out, err = io.StringIO(), io.StringIO()
     root, paylake_logger = logging.getLogger(), logging.getLogger("paylake")
     saved = root.handlers[:], root.level, paylake_logger.level
+    # The command's session start applies its environment's settings to the running session (4 shuffle
+    # partitions for `local`); the suite's own (2) come back afterwards.
+    session = SparkSession.getActiveSession()
+    settings = {key: session.conf.get(key) for key in SESSION_SETTINGS} if session is not None else {}
     with pytest.MonkeyPatch.context() as patch:
         patch.chdir(repo)
         if on_run is not None:
@@ -56,6 +62,8 @@ def paylake_in_process(repo: Path, *args: str, on_run: Callable[[LayerRun], None
             root.handlers[:] = saved[0]
             root.setLevel(saved[1])
             paylake_logger.setLevel(saved[2])
+            for key, value in settings.items():
+                session.conf.set(key, value)  # type: ignore[union-attr]
     return Command(code, out.getvalue(), err.getvalue())
 
 

@@ -79,7 +79,7 @@ class DeltaRsStore(TableStore):
         try:
             return DeltaTable(self._located(ref))
         except TableNotFoundError:
-            raise TableStoreError(f"table {ref} does not exist at {self._located(ref)}") from None
+            raise TableStoreError(f"table {ref} does not exist at {self.path(ref)}") from None
 
     def exists(self, ref: TableRef) -> bool:
         return DeltaTable.is_deltatable(self._located(ref))
@@ -269,5 +269,5 @@ class DeltaRsStore(TableStore):
     def _file_exists(self, ref: TableRef, path: str) -> bool:
         if "://" in path and not path.startswith("file://"):
             return True  # a remote file: trust the listing
-        local = local_path(path) or f"{self._located(ref)}/{path}"
+        local = local_path(path) or f"{self.path(ref)}/{path}"
         return Path(local).exists()
