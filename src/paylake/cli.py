@@ -13,7 +13,7 @@ import uuid
 from collections.abc import Sequence
 from datetime import date
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 from paylake.errors import InvalidConfigError, LakeLockedError, PaylakeError, UsageError
 
@@ -65,6 +65,13 @@ def build_parser() -> argparse.ArgumentParser:
     rollback.add_argument("--to-version", type=int, required=True, dest="version")
     _paths(rollback)
 
+    for name, what in (("skip", "set a landing file aside so its table moves on"), ("replay", "load a file again")):
+        state = commands.add_parser(name, help=f"{what}, with a reason kept in ops.ingested_files")
+        state.add_argument("table", help="the file's bronze table, e.g. invoices")
+        state.add_argument("file", help="the landing file's name, e.g. invoices_20261121.csv")
+        state.add_argument("--reason", required=True, help="why; kept in the file log")
+        _paths(state)
+
     score = commands.add_parser("score", help="score one account on demand and explain every point")
     score.add_argument("account_id", help="e.g. ACC-000015")
     score.add_argument("--as-of", type=_date, help="score date (default: the lake's latest extract date)")
@@ -96,7 +103,9 @@ def build_parser() -> argparse.ArgumentParser:
     dashboard.add_argument("--screenshot", help="also write a PNG of the page rendered by headless Chromium")
     _paths(dashboard)
 
-    runs = commands.add_parser("runs", help="recent runs from ops.pipeline_runs: status, duration, rows, rejects")
+    runs = commands.add_parser(
+        "runs", help="recent runs (status, duration, rows, rejects) and files set aside or replayed"
+    )
     runs.add_argument("--limit", type=int, default=20)
     _paths(runs)
 
@@ -228,6 +237,25 @@ def _rollback(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _file_state(args: argparse.Namespace) -> int:
+    from paylake.bronze.file_log import set_file_state
+    from paylake.lake.lock import LockOwner, lake_lock
+
+    context = _context(args)
+    table = args.table.removeprefix("bronze.")
+    if table not in context.bronze.tables:
+        raise UsageError(f"no bronze table {table!r}; tables: {', '.join(sorted(context.bronze.tables))}")
+    action: Literal["skipped", "replay"] = "skipped" if args.command == "skip" else "replay"
+    owner = LockOwner.current(uuid.uuid4().hex[:12], f"paylake {args.command} {args.file}")
+    with lake_lock(context.lake_root, owner):
+        entry = set_file_state(
+            context.spark, context.store, context.bronze.tables[table], context.landing, args.file, action, args.reason
+        )
+    then = "is set aside: it will not load" if action == "skipped" else "loads again with the next run of its table"
+    sys.stdout.write(f"bronze.{table}: {entry.file_name} {then} (reason: {entry.note})\n")
+    return EXIT_OK
+
+
 def _maintain(args: argparse.Namespace) -> int:
     from paylake.lake.lock import LockOwner, lake_lock
     from paylake.pipeline.maintain import maintain, render_maintenance
@@ -274,9 +302,13 @@ def _dashboard(args: argparse.Namespace) -> int:
 
 def _runs(args: argparse.Namespace) -> int:
     from paylake.analytics.lake_sql import render
-    from paylake.analytics.reports import recent_runs
+    from paylake.analytics.reports import file_decisions, recent_runs
 
-    sys.stdout.write(render(recent_runs(_lake_root(args), args.limit)) + "\n")
+    lake = _lake_root(args)
+    sys.stdout.write(render(recent_runs(lake, args.limit)) + "\n")
+    decisions = file_decisions(lake, args.limit)
+    if decisions is not None:
+        sys.stdout.write("\nFiles set aside or replayed (ops.ingested_files):\n" + render(decisions) + "\n")
     return EXIT_OK
 
 
@@ -329,6 +361,8 @@ COMMANDS = {
     "sql": _sql,
     "dashboard": _dashboard,
     "runs": _runs,
+    "skip": _file_state,
+    "replay": _file_state,
     "quarantine": _quarantine,
     "uc-sql": _uc_sql,
     "generate": _generate,

@@ -143,7 +143,7 @@ OPS_SCHEMAS: dict[TableRef, str] = {
     INGESTED_FILES: (
         "table string, file_name string, file_path string, extract_date date, size_bytes bigint, sha256 string, "
         "batch_id string, rows_read bigint, rows_loaded bigint, rows_rejected bigint, run_id string, "
-        "ingested_at timestamp"
+        "ingested_at timestamp, action string, note string"
     ),
     DQ_METRICS: (
         "run_id string, batch_id string, layer string, table string, rule string, rule_type string, "

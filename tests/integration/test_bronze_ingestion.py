@@ -118,7 +118,7 @@ def test_a_changed_file_under_an_ingested_name_fails_its_table_and_skips_dependa
 
     outcome = by_table(run_bronze(ctx, "all", END))
     assert outcome["invoices"].status == "FAILED"  # type: ignore[attr-defined]
-    assert str(changed) in outcome["invoices"].error and "already ingested" in outcome["invoices"].error  # type: ignore[attr-defined]
+    assert str(changed) in outcome["invoices"].error and "already logged" in outcome["invoices"].error  # type: ignore[attr-defined]
     assert outcome["invoice_line_items"].status == "SKIPPED"  # type: ignore[attr-defined]
     assert outcome["accounts"].status == outcome["skus"].status == "SUCCESS"  # type: ignore[attr-defined]
     after = versions(tmp_path / "lake")

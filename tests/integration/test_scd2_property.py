@@ -135,12 +135,14 @@ def test_any_batching_of_a_feed_matches_the_reference(
 
     def load(indexes: list[int], applied_through: date | None) -> int:
         data = [
-            (key, value, name, BASE + timedelta(hours=hour), FIRST_DAY + timedelta(days=i), position)
+            (key, value, name, BASE + timedelta(hours=hour), FIRST_DAY + timedelta(days=i), f"t_{i}.csv", position)
             for i in indexes
             for position, (key, value, name, hour) in enumerate(files[i][0], start=1)
         ]
         batch = spark.createDataFrame(
-            data, "id string, value int, name string, updated_at timestamp, _extract_date date, _source_row int"
+            data,
+            "id string, value int, name string, updated_at timestamp, _extract_date date, _source_file string, "
+            "_source_row int",
         )
         seen = [(key, FIRST_DAY + timedelta(days=i)) for i in indexes for key in files[i][1]]
         presence = (

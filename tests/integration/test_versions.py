@@ -23,8 +23,9 @@ END = date(2026, 3, 10)
 CONFIG = GeneratorConfig(accounts=40, skus=6, days=2, end=END, seed=3, history_days=15, dirty_rate=0.005)
 
 
-def content(path: Path) -> list[tuple[object, ...]]:
-    return sorted((tuple(r.values()) for r in DeltaTable(str(path)).to_pyarrow_table().to_pylist()), key=repr)
+def content(path: Path, drop: frozenset[str] | set[str] = frozenset()) -> list[tuple[object, ...]]:
+    found = DeltaTable(str(path)).to_pyarrow_table().to_pylist()
+    return sorted((tuple(v for c, v in r.items() if c not in drop) for r in found), key=repr)
 
 
 def test_rollback_restores_an_earlier_version_as_a_new_commit(
@@ -38,6 +39,7 @@ def test_rollback_restores_an_earlier_version_as_a_new_commit(
     before, good = content(invoices), DeltaTable(str(invoices)).version()
     assert run_bronze(ctx, "all", END).ok
     assert content(invoices) != before
+    loaded = content(invoices, drop={"_ingested_at"})
     paths = ["--metadata", str(repo / "metadata"), "--landing", str(landing), "--lake", str(lake)]
 
     assert main(["rollback", "bronze.invoices", "--to-version", str(good), *paths]) == 0
@@ -56,6 +58,23 @@ def test_rollback_restores_an_earlier_version_as_a_new_commit(
     # The bad day's file stays logged, so it is not loaded again: corrections come under a new file name.
     again = run_bronze(ctx, "invoices", END)
     assert again.ok and again.results[0].files == 0 and content(invoices) == before
+
+    # Unless it is replayed: the next run loads it again, and the table is as it was before the rollback.
+    name = f"invoices_{END:%Y%m%d}.csv"
+    assert main(["replay", "invoices", name, "--reason", "the rollback was a mistake", *paths]) == 0
+    assert f"bronze.invoices: {name} loads again with the next run of its table" in capsys.readouterr().out
+    replayed = run_bronze(ctx, "invoices", END)
+    assert replayed.ok and replayed.results[0].files == 1 and content(invoices, drop={"_ingested_at"}) == loaded
+    log = DeltaTable(str(lake / "ops" / "ingested_files")).to_pyarrow_table().to_pylist()
+    entries = [(r["action"], r["note"]) for r in sorted(log, key=lambda r: r["ingested_at"]) if r["file_name"] == name]
+    assert entries == [("ingested", None), ("replay", "the rollback was a mistake"), ("ingested", None)]
+    later = landing / "invoices" / f"invoices_{END + timedelta(days=1):%Y%m%d}.csv"
+    later.write_text((landing / "invoices" / name).read_text())
+    assert main(["replay", "invoices", later.name, "--reason", "x", *paths]) == 2
+    assert "not ingested nor set aside, so the next run loads it as it is" in capsys.readouterr().err
+    (landing / "invoices" / name).write_text(later.read_text().replace("OPEN", "PAID", 1))
+    assert main(["replay", "invoices", name, "--reason", "x", *paths]) == 2
+    assert "its content changed since it was ingested" in capsys.readouterr().err
 
 
 def test_history_and_rollback_name_what_is_wrong(

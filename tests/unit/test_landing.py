@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 from pyspark.sql import SparkSession
 
-from paylake.bronze.landing import discover_files, file_layout, one_line_records, parse_checks, read_landing, typed_rows
+from paylake.bronze.discovery import discover_files
+from paylake.bronze.landing import file_layout, one_line_records, parse_checks, read_landing, typed_rows
 from paylake.config.bronze import BronzeTableConfig
 from paylake.errors import IngestionError, StorageError
 from paylake.quality.checks import apply_checks
@@ -49,6 +50,20 @@ def test_discovery_orders_by_date_stops_at_as_of_and_ignores_strangers(tmp_path:
     assert [(f.name, f.extract_date) for f in found] == [
         ("things_20260101.csv", date(2026, 1, 1)),
         ("things_20260103.csv", date(2026, 1, 3)),
+    ]
+
+
+def test_a_corrected_delivery_is_a_later_revision_of_its_extract_date(tmp_path: Path) -> None:
+    folder = tmp_path / "things"
+    names = ["things_20260103_v10.csv", "things_20260103.csv", "things_20260103_v2.csv", "things_20260101.csv"]
+    for name in [*names, "things_20260103_v1.csv", "things_20260103_v0.csv", "things_20260103_v2.csv.bak"]:
+        write(folder, name, HEADER)
+    found = discover_files(str(tmp_path), CONFIG, date(2026, 1, 4))
+    assert [(f.name, f.extract_date, f.revision) for f in found] == [
+        ("things_20260101.csv", date(2026, 1, 1), 1),
+        ("things_20260103.csv", date(2026, 1, 3), 1),
+        ("things_20260103_v2.csv", date(2026, 1, 3), 2),
+        ("things_20260103_v10.csv", date(2026, 1, 3), 10),
     ]
 
 

@@ -35,9 +35,11 @@ def ts(text: str) -> datetime:
 
 def batch(spark: SparkSession, *rows: tuple[str, str, int, str, str]) -> DataFrame:
     """Rows of (id, name, value, updated_at, extract_date); source row = position in the file."""
-    data = [(i, n, v, ts(u), date.fromisoformat(d), pos) for pos, (i, n, v, u, d) in enumerate(rows, start=1)]
+    data = [(i, n, v, ts(u), date.fromisoformat(d), f"t_{d}.csv", pos) for pos, (i, n, v, u, d) in enumerate(rows, 1)]
     return spark.createDataFrame(
-        data, "id string, name string, value int, updated_at timestamp, _extract_date date, _source_row int"
+        data,
+        "id string, name string, value int, updated_at timestamp, _extract_date date, _source_file string, "
+        "_source_row int",
     )
 
 
@@ -166,6 +168,17 @@ def test_equal_sequence_value_is_not_newer(spark: SparkSession, scd2: Engine) ->
         current(spark, ("a", 1, "2026-01-01 10:00:00", 1)),
     )
     assert got.count() == 0
+
+
+def test_a_corrections_row_wins_over_the_original_of_its_date_in_one_batch(spark: SparkSession, scd2: Engine) -> None:
+    """Same key, date and sequence value in an original and its ``_v2`` correction: the correction's row is kept,
+    whatever the row numbers."""
+    data = [
+        ("a", "n", 2, ts("2026-01-05 09:00:00"), date(2026, 1, 5), "t_20260105_v2.csv", 1),
+        ("a", "n", 1, ts("2026-01-05 09:00:00"), date(2026, 1, 5), "t_20260105.csv", 7),
+    ]
+    rows = spark.createDataFrame(data, batch(spark).schema)
+    check(changes(scd2, rows, None), expected(spark, ("a", 2, "2026-01-05 09:00:00", None, True, 1, "insert")))
 
 
 def test_several_versions_in_one_batch_form_a_chain(spark: SparkSession, scd2: Engine) -> None:

@@ -1,4 +1,5 @@
-"""Operator reports without SQL: recent runs from ops.pipeline_runs, rejected rows by rule from a quarantine."""
+"""Operator reports without SQL: recent runs from ops.pipeline_runs, the files an operator set aside or replayed
+from ops.ingested_files, rejected rows by rule from a quarantine."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from pathlib import Path
 from deltalake import DeltaTable
 
 from paylake.analytics.lake_sql import QueryResult, lake_tables, run_query
-from paylake.contract import QUARANTINE_SUFFIX, SOURCE_FILE, SOURCE_ROW
+from paylake.contract import INGESTED_FILES, QUARANTINE_SUFFIX, SOURCE_FILE, SOURCE_ROW
 from paylake.errors import UsageError
 
 RUNS_SQL = """
@@ -28,6 +29,25 @@ LIMIT {limit}
 def recent_runs(lake_root: str | Path, limit: int = 20) -> QueryResult:
     """The latest ``limit`` layer runs, newest first: status, duration, tables and row counts."""
     return run_query(lake_root, RUNS_SQL.format(limit=int(limit)), "ops.pipeline_runs")
+
+
+FILE_DECISIONS_SQL = """
+SELECT "table", file_name, extract_date, action, ingested_at AS recorded_at, note AS reason
+FROM ops.ingested_files
+WHERE action IN ('skipped', 'replay')
+ORDER BY ingested_at DESC
+LIMIT {limit}
+"""
+
+
+def file_decisions(lake_root: str | Path, limit: int = 20) -> QueryResult | None:
+    """The latest ``limit`` files set aside (``paylake skip``) or replayed (``paylake replay``), newest first;
+    None when there are none (or the file log predates them)."""
+    path = lake_tables(lake_root).get(f"{INGESTED_FILES}")
+    if path is None or "action" not in DeltaTable(str(path)).schema().to_arrow().names:
+        return None
+    found = run_query(lake_root, FILE_DECISIONS_SQL.format(limit=int(limit)), str(INGESTED_FILES))
+    return found if found.rows else None
 
 
 def quarantine_table(name: str) -> tuple[str, str]:

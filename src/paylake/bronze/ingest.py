@@ -10,22 +10,14 @@ from __future__ import annotations
 import hashlib
 import logging
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from paylake.bronze.landing import (
-    RAW,
-    LandingFile,
-    LandingZone,
-    discover_files,
-    file_layout,
-    parse_checks,
-    read_landing,
-    typed_rows,
-)
+from paylake.bronze.discovery import LandingFile, LandingZone, discover_files
+from paylake.bronze.file_log import FileLog, log_batch, pending_files, read_file_log
+from paylake.bronze.landing import RAW, file_layout, parse_checks, read_landing, typed_rows
 from paylake.bronze.scd2 import Scd2Spec, row_hash
 from paylake.bronze.scd2_writers import Scd2Writer
 from paylake.config.bronze import BronzeTableConfig
@@ -36,9 +28,7 @@ from paylake.contract import (
     EFFECTIVE_TO,
     EXTRACT_DATE,
     INGESTED_AT,
-    INGESTED_FILES,
     IS_CURRENT,
-    OPS_SCHEMAS,
     RESCUED,
     ROW_HASH,
     TableRef,
@@ -46,7 +36,6 @@ from paylake.contract import (
 )
 from paylake.errors import IngestionError, StaleInputError
 from paylake.faults import fault_point
-from paylake.frames import rows_frame
 from paylake.lake.store import TableStore
 from paylake.pii import refuse_masked
 from paylake.quality.checks import checks_for, with_fk_lookups
@@ -75,30 +64,6 @@ def batch_id_for(table: str, files: Sequence[tuple[str, str]]) -> str:
     return digest.hexdigest()[:16]
 
 
-def pending_files(files: Sequence[LandingFile], ingested: Mapping[str, str]) -> list[tuple[LandingFile, str]]:
-    """Discovered files not yet ingested, with their checksums.
-
-    Args:
-        files: discovered landing files.
-        ingested: file name -> sha256 of every file already ingested for the table.
-
-    Raises:
-        IngestionError: a file was ingested before under the same name with other content.
-    """
-    pending = []
-    for file in files:
-        checksum = file.sha256()
-        previous = ingested.get(file.name)
-        if previous is None:
-            pending.append((file, checksum))
-        elif previous != checksum:
-            raise IngestionError(
-                f"{file.path}: a file of this name was already ingested with sha256 {previous[:12]}..., "
-                f"the file now has {checksum[:12]}...; deliver corrections under a new file name"
-            )
-    return pending
-
-
 def _references(store: TableStore, config: BronzeTableConfig) -> dict[str, DataFrame]:
     references = {}
     for rule in config.quality.rules:
@@ -113,25 +78,6 @@ def _references(store: TableStore, config: BronzeTableConfig) -> dict[str, DataF
         versions = store.read(ref, columns=[rule.references.column, EFFECTIVE_FROM, EFFECTIVE_TO])
         references[rule.rule_name] = versions.withColumnRenamed(rule.references.column, "key")
     return references
-
-
-@dataclass(frozen=True)
-class IngestedFiles:
-    """What the file log knows of a table: each ingested file's checksum, and the latest extract date."""
-
-    checksums: Mapping[str, str]
-    latest_extract: date | None
-
-
-def ingested_files(store: TableStore, table: str) -> IngestedFiles:
-    """Read ``ops.ingested_files`` for one table."""
-    if not store.exists(INGESTED_FILES):
-        return IngestedFiles({}, None)
-    columns = ["file_name", "sha256", "extract_date"]
-    rows = store.read_rows(INGESTED_FILES, filters=[("table", "=", table)], columns=columns)
-    return IngestedFiles(
-        {r["file_name"]: r["sha256"] for r in rows}, max((r["extract_date"] for r in rows), default=None)
-    )
 
 
 def quarantined_values(rows: DataFrame, limit: int) -> list[Column]:
@@ -181,6 +127,38 @@ def stale_input(config: BronzeTableConfig, as_of: date, extracts: Sequence[date 
     return message
 
 
+def snapshot_reads(
+    config: BronzeTableConfig, files: Sequence[LandingFile], log: FileLog
+) -> tuple[list[LandingFile], date | None]:
+    """The pending files a batch reads, and the extract date through which snapshots count as applied.
+
+    Incremental feeds read every file. For a snapshot feed a date's newest delivery is its snapshot: an original
+    and its ``_v<N>`` corrections in one batch read as the newest correction alone (the others are logged, with
+    no rows). A correction of the latest applied date, newer than the delivery applied, is applied as that date's
+    snapshot (keys it lacks close on that date); any other file dated on or before the latest applied snapshot is
+    superseded and changes nothing.
+    """
+    applied = log.latest_applied
+    if config.load_type != "snapshot":
+        return list(files), applied
+    newest = {file.extract_date: file for file in files}  # files come sorted by date, then revision
+    read = [file for file in files if newest[file.extract_date] is file]
+    corrects = False
+    if applied is not None:
+        pattern = config.source.file_regex(config.table)
+        matches = [pattern.fullmatch(e.file_name) for e in log.entries.values() if e.extract_date == applied]
+        done = max((int(m.group("revision") or 1) for m in matches if m), default=1)
+        corrects = any(file.extract_date == applied and file.revision > done for file in read)
+        applied = applied - timedelta(days=1) if corrects else applied
+    for file in files:
+        if file not in read or (applied is not None and file.extract_date <= applied):
+            logger.warning(
+                "%s: superseded by a newer snapshot or correction already applied or in this batch; it changes nothing",
+                file.path,
+            )
+    return read, applied
+
+
 def refuse_empty_snapshot(
     config: BronzeTableConfig, files: Mapping[str, str]
 ) -> Callable[[DataFrame, GateCounts], None]:
@@ -225,23 +203,16 @@ def ingest_table(
         IngestionError: a file cannot be taken as a whole (bad header, changed content, empty snapshot).
         DataQualityError: a file fell under ``min_pass_rate``; nothing was written to the target.
     """
-    log = ingested_files(store, config.table)
-    pending = pending_files(discover_files(landing, config, run.as_of), log.checksums)
-    warning = stale_input(config, run.as_of, [log.latest_extract, *(file.extract_date for file, _ in pending)])
+    log = read_file_log(store, config.table)
+    pending = pending_files(discover_files(landing, config, run.as_of), log.done)
+    warning = stale_input(config, run.as_of, [log.latest_received, *(file.extract_date for file, _ in pending)])
     if not pending:
         logger.info("bronze.%s: no new files up to %s", config.table, run.as_of)
         return TableCounts(warning=warning)
-    files = [file for file, _ in pending]
-    for file in files:
-        if config.load_type == "snapshot" and log.latest_extract and file.extract_date <= log.latest_extract:
-            logger.warning(
-                "%s: not newer than the latest applied snapshot (%s); superseded, it changes nothing",
-                file.path,
-                log.latest_extract,
-            )
+    files, applied_through = snapshot_reads(config, [file for file, _ in pending], log)
     batch_id = batch_id_for(config.table, [(f.name, checksum) for f, checksum in pending])
     ingested_at = datetime.now(timezone.utc).replace(tzinfo=None)
-    logger.info("bronze.%s: batch %s with %d file(s)", config.table, batch_id, len(files))
+    logger.info("bronze.%s: batch %s with %d file(s)", config.table, batch_id, len(pending))
     target = TableRef("bronze", config.table)
     pii = [c.name for c in config.columns if c.pii]
     if pii and store.exists(target):  # before anything is written: a masked read must not reach the table
@@ -273,46 +244,14 @@ def ingest_table(
         fault_point("after_quarantine", str(target))
         presence = batch.checked.select(*config.primary_key, EXTRACT_DATE).dropna() if spec.snapshot else None
         by_change = scd2.apply(
-            target, batch.accepted, spec, presence, log.latest_extract, config.partition_by, batch.accepted_files
+            target, batch.accepted, spec, presence, applied_through, config.partition_by, batch.accepted_files
         )
     fault_point("after_target_merge", str(target))
-    _log_files(spark, store, config.table, pending, batch.counts, batch_id, run, ingested_at)
+    log_batch(spark, store, config.table, pending, batch.counts, batch_id, run, ingested_at)
     return batch.counts.table_counts(
-        files=len(files),
+        files=len(pending),
         batch_id=batch_id,
         new_versions=by_change.get("insert", 0),
         closed_versions=by_change.get("close", 0),
         warning=warning,
     )
-
-
-def _log_files(
-    spark: SparkSession,
-    store: TableStore,
-    table: str,
-    pending: Sequence[tuple[LandingFile, str]],
-    counts: GateCounts,
-    batch_id: str,
-    run: RunInfo,
-    at: datetime,
-) -> None:
-    rows = []
-    for file, checksum in pending:
-        read, rejected = counts.per_file.get(file.name, (0, 0))
-        rows.append(
-            (
-                table,
-                file.name,
-                file.path,
-                file.extract_date,
-                file.size_bytes,
-                checksum,
-                batch_id,
-                read,
-                read - rejected,
-                rejected,
-                run.run_id,
-                at,
-            )
-        )
-    store.append(INGESTED_FILES, rows_frame(spark, rows, OPS_SCHEMAS[INGESTED_FILES]))

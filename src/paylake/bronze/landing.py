@@ -1,4 +1,4 @@
-"""Landing files of a bronze table: discovery up to ``as_of``, header checks, and typed reading.
+"""Landing files of a bronze table: header checks and typed reading (discovery is :mod:`paylake.bronze.discovery`).
 
 Files are read as strings first so a malformed value is never lost: ``_raw`` keeps every value as delivered,
 typed columns are derived with ``try_cast`` and a failed cast becomes a ``malformed_<column>`` rejection.
@@ -9,9 +9,8 @@ from __future__ import annotations
 import csv
 import io
 import logging
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
-from datetime import date, datetime
+from collections.abc import Sequence
+from dataclasses import dataclass
 from functools import reduce
 from pathlib import Path
 
@@ -19,10 +18,10 @@ from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.types import StringType, StructField, StructType
 
+from paylake.bronze.discovery import LandingFile
 from paylake.config.bronze import BronzeTableConfig, CsvOptions
 from paylake.contract import EXTRACT_DATE, RESCUED, SOURCE_FILE, SOURCE_ROW
 from paylake.errors import IngestionError
-from paylake.io.objects import ObjectStore, open_objects
 from paylake.quality.checks import CheckSpec
 
 logger = logging.getLogger(__name__)
@@ -35,55 +34,6 @@ _TIMESTAMP_TEXT = r"^\d{4}-\d{2}-\d{2}([ T]\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?)?(Z|
 
 
 @dataclass(frozen=True)
-class LandingZone:
-    """Where landing files are, and where a local Spark reads copies of remote ones from.
-
-    ``staging`` is None where Spark reads the files in place (a local landing zone, or S3 on Databricks).
-    """
-
-    objects: ObjectStore
-    staging: Path | None = None
-
-
-@dataclass(frozen=True)
-class LandingFile:
-    """One landing file of a table and its extract date (from the file name)."""
-
-    path: str
-    name: str
-    extract_date: date
-    size_bytes: int
-    objects: ObjectStore = field(compare=False, repr=False)
-
-    def sha256(self) -> str:
-        """Checksum of the file's bytes."""
-        return self.objects.sha256(self.path)
-
-
-def discover_files(landing: LandingZone | str, config: BronzeTableConfig, as_of: date) -> list[LandingFile]:
-    """Files of ``config``'s table dated on or before ``as_of``, oldest first.
-
-    Files whose names do not follow the table's pattern are logged and left alone.
-    """
-    objects = landing.objects if isinstance(landing, LandingZone) else open_objects(landing)
-    pattern = config.source.file_regex(config.table)
-    found = []
-    for item in objects.list(config.source_path):
-        match = pattern.fullmatch(item.name)
-        if match is None:
-            logger.warning("ignoring %s: name does not match %s", item.path, config.source.file_name)
-            continue
-        try:
-            extract_date = datetime.strptime(match.group("date"), config.source.date_format).date()
-        except ValueError:
-            logger.warning("ignoring %s: %r is not a valid date", item.path, match.group("date"))
-            continue
-        if extract_date <= as_of:
-            found.append(LandingFile(item.path, item.name, extract_date, item.size, objects))
-    return sorted(found, key=lambda f: (f.extract_date, f.name))
-
-
-@dataclass(frozen=True)
 class FileLayout:
     """How one file's header maps onto its table: the file's columns in file order, the declared columns it
     lacks (null for its rows) and the undeclared ones it adds (rescued, ignored or refused by policy)."""
@@ -91,19 +41,6 @@ class FileLayout:
     header: tuple[str, ...]
     missing: tuple[str, ...]
     extra: tuple[str, ...]
-
-
-def unclaimed_files(landing: LandingZone, configs: Iterable[BronzeTableConfig]) -> list[str]:
-    """Landing files outside every table's folder (a feed no metadata describes, or a misplaced file)."""
-    claimed = {config.source_path.strip("/") for config in configs}
-    root = landing.objects.root
-    root = root.rstrip("/") if root.startswith("s3://") else str(Path(root))  # as the store spells its paths
-    unclaimed = []
-    for item in landing.objects.list("", recursive=True):
-        folder = item.path[len(root) :].strip("/").rpartition("/")[0]
-        if folder not in claimed:
-            unclaimed.append(item.path)
-    return unclaimed
 
 
 def read_header(file: LandingFile, config: BronzeTableConfig) -> list[str]:

@@ -3,7 +3,8 @@
 Semantics (the same for one file or a backlog of many, so a backlog equals day-by-day loads):
 
 * Events are replayed per key in extract-date order, then by the sequence column. Within one file, rows of a
-  key with the same sequence value collapse to the last one.
+  key with the same sequence value collapse to the last one; across a date's deliveries in one batch (an original
+  and its ``_v<N>`` corrections), to the one of the file whose name sorts last.
 * Only a strictly newer sequence value than the newest already seen for the key may change it; an older or
   equal one is stale and never overwrites history.
 * A newer event whose ``row_hash`` (over ``compare_columns`` only) differs from the version before it opens a
@@ -37,6 +38,7 @@ from paylake.contract import (
     RECORD_VERSION,
     ROW_HASH,
     SCD2_COLUMNS,
+    SOURCE_FILE,
     SOURCE_ROW,
 )
 from paylake.lake.store import MergeSpec
@@ -82,7 +84,10 @@ def _events(
     applied_through: date | None,
 ) -> DataFrame:
     keys, seq = list(spec.keys), spec.sequence_column
-    latest_per_extract = Window.partitionBy(*keys, seq, EXTRACT_DATE).orderBy(F.col(SOURCE_ROW).desc())
+    # The last row of a file wins; of two deliveries of one date in a batch, the correction's (``_v2`` sorts last).
+    latest_per_extract = Window.partitionBy(*keys, seq, EXTRACT_DATE).orderBy(
+        F.col(SOURCE_FILE).desc(), F.col(SOURCE_ROW).desc()
+    )
     upserts = (
         batch.withColumn("_rn", F.row_number().over(latest_per_extract))
         .where("_rn = 1")
@@ -179,7 +184,7 @@ def scd2_changes(
     """Rows to MERGE for a batch: new versions, and current rows that close or are refreshed.
 
     Args:
-        batch: accepted rows with ``spec.columns``, ``_extract_date`` and ``_source_row``.
+        batch: accepted rows with ``spec.columns``, ``_extract_date``, ``_source_file`` and ``_source_row``.
         current: for (at least) the batch's keys, the target's latest version of each key: its current row, and
             for snapshot tables the closed last version of a deleted key (see :func:`latest_versions`); ``None``
             for a new table.

@@ -43,6 +43,7 @@ from paylake.contract import (
     IS_CURRENT,
     RECORD_VERSION,
     ROW_HASH,
+    SOURCE_FILE,
     SOURCE_ROW,
     TableRef,
 )
@@ -192,7 +193,8 @@ def scd2_changes(
     """Rows to MERGE for a batch, as :func:`paylake.bronze.scd2.scd2_changes` returns them.
 
     Args:
-        batch: accepted rows with ``spec.columns``, ``row_hash``, ``_extract_date`` and ``_source_row``.
+        batch: accepted rows with ``spec.columns``, ``row_hash``, ``_extract_date``, ``_source_file`` and
+            ``_source_row``.
         target: the table's rows (all versions; only the current rows of the batch's keys are read for an
             incremental feed, every key's latest version for a snapshot), or ``None`` for a new table.
         spec: the table's SCD2 settings.
@@ -241,7 +243,7 @@ class DuckDbScd2(Scd2Writer):
         partition_by: Sequence[str],
         batch_files: ds.Dataset | None,
     ) -> dict[str, int]:
-        hashed = batch.select(*spec.columns, ROW_HASH, EXTRACT_DATE, SOURCE_ROW)
+        hashed = batch.select(*dict.fromkeys([*spec.columns, ROW_HASH, EXTRACT_DATE, SOURCE_FILE, SOURCE_ROW]))
         timezone = batch.sparkSession.conf.get("spark.sql.session.timeZone") or "UTC"
         started = time.perf_counter()
         handed = nullcontext(batch_files) if batch_files is not None else staged(hashed)

@@ -17,6 +17,7 @@ from paylake.contract import (
     IS_CURRENT,
     RECORD_VERSION,
     ROW_HASH,
+    SOURCE_FILE,
     SOURCE_ROW,
 )
 
@@ -39,13 +40,16 @@ def events_sql(spec: Scd2Spec, has_current: bool, has_presence: bool, applied_th
     superseded = spec.snapshot and applied_through is not None
     after_applied = f"{q(EXTRACT_DATE)} > DATE '{applied_through}'" if superseded else "TRUE"
     ctes = [
-        # Rows repeating a key and sequence value in one file collapse to the last; only those need a window.
+        # Rows repeating a key and sequence value in one extract date's deliveries collapse to the last row of the
+        # file whose name sorts last (an original, then its _v<N> corrections); only those need a window.
         f"""repeated AS (SELECT {k}, {seq}, {q(EXTRACT_DATE)} FROM batch GROUP BY ALL HAVING count(*) > 1),
         latest AS (
             SELECT * FROM batch ANTI JOIN repeated USING ({k}, {seq}, {q(EXTRACT_DATE)})
             UNION ALL BY NAME
             SELECT * FROM batch SEMI JOIN repeated USING ({k}, {seq}, {q(EXTRACT_DATE)})
-            QUALIFY row_number() OVER (PARTITION BY {k}, {seq}, {q(EXTRACT_DATE)} ORDER BY {q(SOURCE_ROW)} DESC) = 1
+            QUALIFY row_number() OVER (
+                PARTITION BY {k}, {seq}, {q(EXTRACT_DATE)} ORDER BY {q(SOURCE_FILE)} DESC, {q(SOURCE_ROW)} DESC
+            ) = 1
         ),
         upserts AS (
             SELECT {cols}, {q(EXTRACT_DATE)}, 'U' AS _kind, 1 AS _kind_order, CAST({seq} AS TIMESTAMPTZ) AS _seq,

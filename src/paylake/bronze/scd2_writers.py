@@ -45,7 +45,7 @@ class Scd2Writer(ABC):
         Args:
             target: the bronze table.
             batch: accepted rows with ``spec.columns``, ``row_hash`` (:func:`paylake.bronze.scd2.row_hash`),
-                ``_extract_date`` and ``_source_row``.
+                ``_extract_date``, ``_source_file`` and ``_source_row``.
             spec: the table's SCD2 settings.
             presence: snapshot feeds only: every key seen per ``_extract_date``, rejected rows included.
             applied_through: latest extract date already applied; older snapshots change nothing.

@@ -54,9 +54,11 @@ class SourceConfig(StrictModel):
         return value
 
     def file_regex(self, table: str) -> re.Pattern[str]:
-        """Regex that matches this source's file names and captures the extract date as ``date``."""
+        """Regex that matches this source's file names and captures the extract date as ``date``, and the revision
+        of a corrected delivery (``_v<N>`` right after the date, N >= 2) as ``revision``."""
         literal = re.escape(self.file_name.replace("{table}", table)).replace(r"\{date\}", "{date}")
-        return re.compile(literal.replace("{date}", f"(?P<date>{_DATE_FORMATS[self.date_format]})"))
+        date_part = f"(?P<date>{_DATE_FORMATS[self.date_format]})(?:_v(?P<revision>[2-9]|[1-9][0-9]+))?"
+        return re.compile(literal.replace("{date}", date_part))
 
 
 class ScdConfig(StrictModel):

@@ -132,8 +132,7 @@ class DeltaRsStore(TableStore):
 
     def append(self, ref: TableRef, df: DataFrame, partition_by: Sequence[str] = ()) -> None:
         with staged(df) as data:
-            if not self.exists(ref) or data.count_rows():
-                self._append(ref, batches(data, ref), partition_by)
+            self.append_arrow(ref, data, partition_by)
 
     def replace_where(self, ref: TableRef, df: DataFrame, predicate: str, partition_by: Sequence[str] = ()) -> None:
         with staged(df) as data:

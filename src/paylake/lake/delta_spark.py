@@ -63,7 +63,7 @@ class DeltaSparkStore(TableStore):
         (writer.partitionBy(*partition_by) if partition_by else writer).saveAsTable(self.full_name(ref))
 
     def append(self, ref: TableRef, df: DataFrame, partition_by: Sequence[str] = ()) -> None:
-        writer = df.write.format("delta").mode("append")
+        writer = df.write.format("delta").mode("append").option("mergeSchema", "true")
         (writer.partitionBy(*partition_by) if partition_by else writer).saveAsTable(self.full_name(ref))
 
     def replace_where(self, ref: TableRef, df: DataFrame, predicate: str, partition_by: Sequence[str] = ()) -> None:

@@ -113,7 +113,8 @@ class TableStore(ABC):
 
     @abstractmethod
     def append(self, ref: TableRef, df: DataFrame, partition_by: Sequence[str] = ()) -> None:
-        """Append rows, creating the table (also when ``df`` is empty) if needed."""
+        """Append rows, creating the table (also when ``df`` is empty) if needed; columns new to an existing table
+        are added to its schema (earlier rows read them as null)."""
 
     @abstractmethod
     def replace_where(self, ref: TableRef, df: DataFrame, predicate: str, partition_by: Sequence[str] = ()) -> None:

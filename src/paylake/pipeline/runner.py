@@ -13,8 +13,8 @@ from datetime import date, datetime, timezone
 
 from pyspark.sql import functions as F
 
+from paylake.bronze.discovery import unclaimed_files
 from paylake.bronze.ingest import ingest_table
-from paylake.bronze.landing import unclaimed_files
 from paylake.contract import OPS_SCHEMAS, PIPELINE_LAYERS, PIPELINE_RUNS, DerivedLayer, PipelineLayer
 from paylake.errors import PaylakeError, UsageError
 from paylake.faults import fault_point

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from pyspark.sql import SparkSession
 
-from paylake.bronze.landing import LandingZone
+from paylake.bronze.discovery import LandingZone
 from paylake.bronze.scd2_writers import Scd2Writer, SparkScd2
 from paylake.config.environment import Engine, EnvironmentConfig
 from paylake.config.loader import (

@@ -8,7 +8,7 @@ from typing import Any
 
 from pyspark.sql import functions as F
 
-from paylake.bronze.ingest import ingested_files
+from paylake.bronze.file_log import read_file_log
 from paylake.config.loader import DerivedMetadata, DerivedTable
 from paylake.contract import TableRef
 from paylake.errors import UsageError
@@ -46,7 +46,7 @@ def latest_data_date(store: TableStore) -> date:
     Raises:
         UsageError: no invoice feed has been loaded yet.
     """
-    latest = ingested_files(store, INVOICES.name).latest_extract
+    latest = read_file_log(store, INVOICES.name).latest_applied
     if latest is None:
         raise UsageError(f"no feed of {INVOICES} has been loaded yet; run the bronze layer first")
     return latest

@@ -1,0 +1,128 @@
+"""The file log in operation: a correction delivered as a ``_v<N>`` revision of its extract date, a refused file set
+aside with `paylake skip` so its table moves on, and the file log's record of both."""
+
+from __future__ import annotations
+
+import shutil
+from datetime import date, timedelta
+from pathlib import Path
+
+import pytest
+from deltalake import DeltaTable
+from pyspark.sql import SparkSession
+
+from lakes import paylake_in_process
+from paylake.datagen.generator import GeneratorConfig, write_landing
+from paylake.pipeline.runner import run_bronze
+from paylake.runtime.context import PaylakeContext
+
+END = date(2026, 3, 10)
+CONFIG = GeneratorConfig(accounts=40, skus=6, days=2, end=END, seed=3, history_days=15, dirty_rate=0.0)
+LAST_SECOND = f"{END} 23:59:59"  # the latest sequence value an extract of END may carry
+AUDIT = {"_batch_id", "_ingested_at", "_source_file", "_record_version"}  # differ by delivery history
+
+
+@pytest.fixture(scope="module")
+def feeds(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("feeds")
+    write_landing(CONFIG, root)
+    return root
+
+
+def rows(lake: Path, table: str) -> list[dict[str, object]]:
+    return DeltaTable(str(lake / "bronze" / table)).to_pyarrow_table().to_pylist()
+
+
+def current(lake: Path, table: str, key: str) -> dict[str, dict[str, object]]:
+    return {str(r[key]): {c: v for c, v in r.items() if c not in AUDIT} for r in rows(lake, table) if r["is_current"]}
+
+
+def corrections(landing: Path) -> tuple[str, str, str]:
+    """Write ``_v2`` corrections of END: the account snapshot without its last account and with the first one's
+    credit limit raised, and one invoice with a new amount (both stamped later the same day, as a source system
+    stamps a corrected record). Returns the changed account, the dropped account and the changed invoice."""
+    header, *accounts = (landing / "accounts" / f"accounts_{END:%Y%m%d}.csv").read_text().splitlines()
+    first = accounts[0].split(",")
+    first[6], first[-1] = "999000.00", LAST_SECOND  # credit_limit, updated_at
+    (landing / "accounts" / f"accounts_{END:%Y%m%d}_v2.csv").write_text(
+        "\n".join([header, ",".join(first), *accounts[1:-1]]) + "\n"
+    )
+    header, *invoices = (landing / "invoices" / f"invoices_{END:%Y%m%d}.csv").read_text().splitlines()
+    invoice = invoices[0].split(",")
+    invoice[5], invoice[-1] = "12345.67", LAST_SECOND  # invoice_amount, updated_at
+    (landing / "invoices" / f"invoices_{END:%Y%m%d}_v2.csv").write_text(
+        "\n".join([header, ",".join(invoice), invoices[1]]) + "\n"  # the second invoice repeated as it was
+    )
+    return first[0], accounts[-1].split(",")[0], invoice[0]
+
+
+def test_a_correction_loads_as_a_later_delivery_of_its_extract_date(
+    spark: SparkSession, repo: Path, feeds: Path, tmp_path: Path
+) -> None:
+    landing, lake = tmp_path / "landing", tmp_path / "lake"
+    shutil.copytree(feeds, landing)
+    ctx = PaylakeContext.create("local", repo / "metadata", landing, lake, spark=spark)
+    assert run_bronze(ctx, "all", END).ok
+    changed, dropped, invoice = corrections(landing)
+    before = current(lake, "invoices", "invoice_id")
+
+    outcome = {r.table: r for r in run_bronze(ctx, "all", END).results}
+    assert outcome["accounts"].status == "SUCCESS" and outcome["accounts"].files == 1
+    assert (outcome["accounts"].new_versions, outcome["accounts"].closed_versions) == (1, 2)  # changed; dropped
+    accounts = current(lake, "accounts", "account_id")
+    assert str(accounts[changed]["credit_limit"]) == "999000.00" and dropped not in accounts
+    (gone,) = [r for r in rows(lake, "accounts") if r["account_id"] == dropped and r["effective_to"] is not None]
+    assert str(gone["effective_to"]).startswith(f"{END} 00:00:00")  # deleted as of the corrected extract
+    assert (outcome["invoices"].files, outcome["invoices"].new_versions) == (1, 1)  # the repeated row: nothing
+    invoices = current(lake, "invoices", "invoice_id")
+    assert str(invoices[invoice]["invoice_amount"]) == "12345.67"
+    assert {k: v for k, v in invoices.items() if k != invoice} == {k: v for k, v in before.items() if k != invoice}
+    assert run_bronze(ctx, "all", END).results[0].files == 0  # logged: nothing loads twice
+
+    # The same files as one backlog (the original and its correction in one batch) give the same current rows.
+    backlog = tmp_path / "backlog"
+    assert run_bronze(PaylakeContext.create("local", repo / "metadata", landing, backlog, spark=spark), "all", END).ok
+    for table, key in (("accounts", "account_id"), ("invoices", "invoice_id"), ("skus", "sku_id")):
+        assert current(backlog, table, key) == current(lake, table, key), table
+
+
+def test_a_refused_file_set_aside_lets_its_table_move_on_and_is_shown_in_runs(
+    spark: SparkSession, repo: Path, feeds: Path, tmp_path: Path
+) -> None:
+    landing, lake = tmp_path / "landing", tmp_path / "lake"
+    shutil.copytree(feeds, landing)
+    ctx = PaylakeContext.create("local", repo / "metadata", landing, lake, spark=spark)
+    assert run_bronze(ctx, "all", END).ok
+    day = END + timedelta(days=1)
+    empty = landing / "accounts" / f"accounts_{day:%Y%m%d}.csv"
+    empty.write_text((landing / "accounts" / f"accounts_{END:%Y%m%d}.csv").read_text().splitlines()[0] + "\n")
+    version = DeltaTable(str(lake / "bronze" / "accounts")).version()
+
+    refused = run_bronze(ctx, "accounts", day).results[0]
+    assert refused.status == "FAILED" and "snapshot file has no rows" in str(refused.error)
+    paths = ["--landing", str(landing), "--lake", str(lake)]
+    reason = "empty extract from the CRM; the source re-sends tomorrow"
+    skip = paylake_in_process(repo, "skip", "accounts", empty.name, "--reason", reason, *paths)
+    assert skip.returncode == 0, skip.stderr
+    assert f"bronze.accounts: {empty.name} is set aside: it will not load (reason: {reason})" in skip.stdout
+    moved_on = run_bronze(ctx, "accounts", day).results[0]
+    assert (moved_on.status, moved_on.files, moved_on.warning) == ("SUCCESS", 0, None)  # it arrived: fresh
+    assert DeltaTable(str(lake / "bronze" / "accounts")).version() == version
+
+    runs = paylake_in_process(repo, "runs", *paths)
+    assert runs.returncode == 0 and "Files set aside or replayed (ops.ingested_files):" in runs.stdout
+    (line,) = [line for line in runs.stdout.splitlines() if empty.name in line]
+    assert "skipped" in line and "empty extract from the CRM" in line
+
+    refusals = {
+        empty.name: "already skipped",
+        f"accounts_{END:%Y%m%d}.csv": "already ingested",
+        "accounts_20990101.csv": "no such landing file of bronze.accounts",
+    }
+    for name, message in refusals.items():
+        again = paylake_in_process(repo, "skip", "accounts", name, "--reason", "again", *paths)
+        assert again.returncode == 2 and message in again.stderr, (name, again.stderr)
+    no_reason = paylake_in_process(repo, "skip", "accounts", empty.name, "--reason", " ", *paths)
+    assert no_reason.returncode == 2 and "give a --reason" in no_reason.stderr
+    unknown = paylake_in_process(repo, "skip", "payments", empty.name, "--reason", "x", *paths)
+    assert unknown.returncode == 2 and "no bronze table 'payments'" in unknown.stderr
