@@ -4,9 +4,9 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from pathlib import Path
 
 from paylake.config.bronze import BronzeTableConfig
@@ -24,6 +24,7 @@ class LandingZone:
 
     objects: ObjectStore
     staging: Path | None = None
+    settle_seconds: int = 0
 
 
 @dataclass(frozen=True)
@@ -36,6 +37,7 @@ class LandingFile:
     size_bytes: int
     objects: ObjectStore = field(compare=False, repr=False)
     revision: int = 1
+    modified: datetime | None = None
 
     def sha256(self) -> str:
         """Checksum of the file's bytes."""
@@ -62,7 +64,7 @@ def discover_files(landing: LandingZone | str, config: BronzeTableConfig, as_of:
             continue
         if extract_date <= as_of:
             revision = int(match.group("revision") or 1)
-            found.append(LandingFile(item.path, item.name, extract_date, item.size, objects, revision))
+            found.append(LandingFile(item.path, item.name, extract_date, item.size, objects, revision, item.modified))
     return sorted(found, key=lambda f: (f.extract_date, f.revision, f.name))
 
 
@@ -77,3 +79,22 @@ def unclaimed_files(landing: LandingZone, configs: Iterable[BronzeTableConfig]) 
         if folder not in claimed:
             unclaimed.append(item.path)
     return unclaimed
+
+
+def settled(files: Sequence[LandingFile], landing: LandingZone, now: datetime) -> list[LandingFile]:
+    """The files not changed in the last ``landing.settle_seconds`` before ``now``: a younger file may still be
+    being written, so it is left (with a warning) for a later run. ``settle_seconds`` 0 takes every file."""
+    if landing.settle_seconds <= 0:
+        return list(files)
+    cutoff = now - timedelta(seconds=landing.settle_seconds)
+    young = {f.name for f in files if f.modified is not None and f.modified > cutoff}
+    for file in files:
+        if file.name in young:
+            logger.warning(
+                "%s: changed %s, less than landing_settle_seconds (%d s) ago; it may still be being written, so it "
+                "is left for a later run",
+                file.path,
+                f"{file.modified:%Y-%m-%d %H:%M:%S} UTC",
+                landing.settle_seconds,
+            )
+    return [f for f in files if f.name not in young]

@@ -15,7 +15,7 @@ from datetime import date, datetime, timedelta, timezone
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from paylake.bronze.discovery import LandingFile, LandingZone, discover_files
+from paylake.bronze.discovery import LandingFile, LandingZone, discover_files, settled
 from paylake.bronze.file_log import FileLog, log_batch, pending_files, read_file_log
 from paylake.bronze.landing import RAW, file_layout, parse_checks, read_landing, typed_rows
 from paylake.bronze.scd2 import Scd2Spec, row_hash
@@ -159,9 +159,38 @@ def snapshot_reads(
     return read, applied
 
 
-def refuse_empty_snapshot(
-    config: BronzeTableConfig, files: Mapping[str, str]
-) -> Callable[[DataFrame, GateCounts], None]:
+Refusal = Callable[[DataFrame, GateCounts], None]
+
+
+def refusals(*checks: Refusal) -> Refusal:
+    """The gate's refusal hook running ``checks`` in order."""
+
+    def refuse(checked: DataFrame, counts: GateCounts) -> None:
+        for check in checks:
+            check(checked, counts)
+
+    return refuse
+
+
+def refuse_changed(pending: Sequence[tuple[LandingFile, str]]) -> Refusal:
+    """The gate's refusal of a batch whose files changed between their checksum and the read (still being written,
+    or replaced): the rows read may not be the bytes the file log would record. Runs after the read."""
+
+    def refuse(checked: DataFrame, counts: GateCounts) -> None:
+        del checked, counts
+        for file, checksum in pending:
+            now = file.sha256()
+            if now != checksum:
+                raise IngestionError(
+                    f"{file.path}: changed while the batch was read (sha256 {checksum[:12]}... when listed, "
+                    f"{now[:12]}... after the read): still being written or replaced? Nothing of the batch was "
+                    f"written; the next run reads the file again"
+                )
+
+    return refuse
+
+
+def refuse_empty_snapshot(config: BronzeTableConfig, files: Mapping[str, str]) -> Refusal:
     """The gate's refusal of a snapshot file without rows: it would delete every key."""
 
     def refuse(checked: DataFrame, counts: GateCounts) -> None:
@@ -204,7 +233,8 @@ def ingest_table(
         DataQualityError: a file fell under ``min_pass_rate``; nothing was written to the target.
     """
     log = read_file_log(store, config.table)
-    pending = pending_files(discover_files(landing, config, run.as_of), log.done)
+    found = settled(discover_files(landing, config, run.as_of), landing, datetime.now(timezone.utc))
+    pending = pending_files(found, log.done)
     warning = stale_input(config, run.as_of, [log.latest_received, *(file.extract_date for file, _ in pending)])
     if not pending:
         logger.info("bronze.%s: no new files up to %s", config.table, run.as_of)
@@ -238,7 +268,7 @@ def ingest_table(
         quarantine_columns=quarantined_values(rows, config.source.options.max_field_chars),
         files=by_name,
         held_back="batch held back",
-        refuse=refuse_empty_snapshot(config, by_name),
+        refuse=refusals(refuse_empty_snapshot(config, by_name), refuse_changed(pending)),
     )
     with gated_write(store, rows, gate) as batch:
         fault_point("after_quarantine", str(target))

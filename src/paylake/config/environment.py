@@ -106,6 +106,9 @@ class EnvironmentConfig(StrictModel):
     databricks: DatabricksConfig | None = None
     cloudwatch: CloudWatchConfig = Field(default_factory=CloudWatchConfig)
     vacuum_retention_hours: int = Field(default=168, ge=0)  # `paylake maintain` keeps 7 days of time travel
+    # A landing file changed less than this many seconds before a run may still be being written: it waits for a
+    # later run. 0 (the default) takes every file, for landing zones that receive files whole (renamed into place).
+    landing_settle_seconds: int = Field(default=0, ge=0, le=86_400)
 
     @model_validator(mode="after")
     def _engine_settings(self) -> EnvironmentConfig:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Protocol
@@ -22,11 +23,12 @@ CHUNK = 1 << 20
 
 @dataclass(frozen=True)
 class ObjectInfo:
-    """One file: its full path (local path or ``s3://`` URI), base name and size in bytes."""
+    """One file: its full path (local path or ``s3://`` URI), base name, size in bytes and last change (UTC)."""
 
     path: str
     name: str
     size: int
+    modified: datetime | None = None
 
 
 class ObjectStore(Protocol):
@@ -72,7 +74,10 @@ class LocalObjects:
             return []
         candidates = base.rglob("*") if recursive else base.iterdir()
         found = [p for p in candidates if p.is_file() and (not suffixes or p.suffix in suffixes)]
-        return [ObjectInfo(str(p), p.name, p.stat().st_size) for p in sorted(found)]
+        stats = [(p, p.stat()) for p in sorted(found)]
+        return [
+            ObjectInfo(str(p), p.name, st.st_size, datetime.fromtimestamp(st.st_mtime, timezone.utc)) for p, st in stats
+        ]
 
     def read_bytes(self, path: str, limit: int | None = None) -> bytes:
         with open(path, "rb") as handle:
@@ -165,7 +170,8 @@ class S3Objects:
                 key: str = item["Key"]
                 name = key.rsplit("/", 1)[-1]
                 if name and (not suffixes or Path(name).suffix in suffixes):
-                    found.append(ObjectInfo(f"s3://{self.bucket}/{key}", name, int(item["Size"])))
+                    path = f"s3://{self.bucket}/{key}"
+                    found.append(ObjectInfo(path, name, int(item["Size"]), item.get("LastModified")))
         return sorted(found, key=lambda o: o.path)
 
     def read_bytes(self, path: str, limit: int | None = None) -> bytes:

@@ -147,7 +147,7 @@ class PaylakeContext:
             if remote and self.environment.engine != "databricks"
             else None
         )
-        return LandingZone(objects, staging)
+        return LandingZone(objects, staging, self.environment.landing_settle_seconds)
 
     @cached_property
     def cloudwatch(self) -> CloudWatch:
