@@ -143,7 +143,7 @@ OPS_SCHEMAS: dict[TableRef, str] = {
     INGESTED_FILES: (
         "table string, file_name string, file_path string, extract_date date, size_bytes bigint, sha256 string, "
         "batch_id string, rows_read bigint, rows_loaded bigint, rows_rejected bigint, run_id string, "
-        "ingested_at timestamp, action string, note string"
+        "ingested_at timestamp, table_version bigint, action string, note string"
     ),
     DQ_METRICS: (
         "run_id string, batch_id string, layer string, table string, rule string, rule_type string, "
@@ -153,7 +153,7 @@ OPS_SCHEMAS: dict[TableRef, str] = {
         "run_id string, layer string, table string, status string, as_of date, environment string, "
         "started_at timestamp, finished_at timestamp, seconds double, files bigint, rows_read bigint, "
         "rows_loaded bigint, rows_rejected bigint, rows_flagged bigint, new_versions bigint, closed_versions bigint, "
-        "batch_id string, error string"
+        "batch_id string, error string, newest_extract date, hours_since_newest_file double"
     ),
     BACKTEST_RESULTS: (
         "run_id string, model string, evaluated_on string, from_date date, to_date date, horizon_days int, "

@@ -41,6 +41,10 @@ class TableCounts:
     batch_id: str | None = None
     failures_by_rule: Mapping[str, int] = field(default_factory=dict)
     warning: str | None = None
+    # Bronze freshness: the newest extract date received (loaded, set aside or pending) and the hours since the
+    # newest landing file of the table last changed (operational, read off the clock like durations).
+    newest_extract: date | None = None
+    hours_since_newest_file: float | None = None
 
 
 @dataclass(frozen=True, kw_only=True)

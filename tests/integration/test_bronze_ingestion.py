@@ -254,6 +254,9 @@ def test_a_feed_that_did_not_arrive_fails_the_run_or_warns_as_its_metadata_says(
         )
     summary = outcomes[0].summary()
     assert "stale input: no file for extract date 2026-03-11" in summary
+    runs = DeltaTable(str(tmp_path / "lake" / "ops" / "pipeline_runs")).to_pyarrow_table().to_pylist()
+    freshness = {r["table"]: r["newest_extract"] for r in runs if r["as_of"] == day and r["status"] == "FAILED"}
+    assert freshness == {"accounts": END, "skus": END}  # recorded for the dashboard, a day behind
     after = versions(tmp_path / "lake")
     assert {t: v for t, v in after.items() if t.startswith("bronze.")} == {
         t: v for t, v in before.items() if t.startswith("bronze.")

@@ -79,7 +79,10 @@ def test_logs_and_metrics_reach_cloudwatch_without_secrets(
     metrics = moto_server.client("cloudwatch")
     listed = metrics.list_metrics(Namespace="PayLake")["Metrics"]
     names = {m["MetricName"] for m in listed}
-    assert names == {"RowsRead", "RowsLoaded", "RowsRejected", "DQPassRate", "DurationSeconds", "TableFailed"}
+    assert names == {
+        *("RowsRead", "RowsLoaded", "RowsRejected", "DQPassRate", "DurationSeconds", "TableFailed"),
+        *("DaysBehind", "HoursSinceNewestFile"),  # bronze freshness
+    }
     invoices = next(r for r in outcome.results if r.table == "invoices")
     dimensions = [
         {"Name": "Environment", "Value": "local"},
@@ -96,7 +99,7 @@ def test_logs_and_metrics_reach_cloudwatch_without_secrets(
                     "Stat": "Maximum",
                 },
             }
-            for i, name in enumerate(["RowsRead", "RowsRejected", "DQPassRate"])
+            for i, name in enumerate(["RowsRead", "RowsRejected", "DQPassRate", "DaysBehind"])
         ],
         StartTime=datetime.now(timezone.utc) - timedelta(hours=1),  # metrics carry the wall-clock time
         EndTime=datetime.now(timezone.utc) + timedelta(hours=1),
@@ -104,6 +107,7 @@ def test_logs_and_metrics_reach_cloudwatch_without_secrets(
     values = {r["Id"]: r["Values"][0] for r in data}
     assert values["m0"] == invoices.rows_read and values["m1"] == invoices.rows_rejected
     assert values["m2"] == pytest.approx(100.0 * invoices.rows_loaded / invoices.rows_read, abs=1e-3)
+    assert values["m3"] == 0.0 and invoices.newest_extract == END  # the feed is current as of the run
 
     # The credentials went to boto3 only: no log line, no CloudWatch event, no audit row carries them.
     audit = DeltaTable(str(tmp_path / "lake" / "ops" / "pipeline_runs")).to_pyarrow_table().to_pylist()

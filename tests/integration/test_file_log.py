@@ -177,3 +177,37 @@ def test_a_file_still_being_written_waits_and_one_changed_during_the_read_is_ref
     loaded = run_bronze(ctx, "invoices", END).results[0]
     assert loaded.status == "SUCCESS" and loaded.files == 1, loaded.error
     assert "INV-90000001" in current(lake, "invoices", "invoice_id")
+
+
+def test_a_table_behind_its_file_log_fails_loudly_and_replay_recovers_it(
+    spark: SparkSession, repo: Path, feeds: Path, tmp_path: Path
+) -> None:
+    """The newest commit of bronze.invoices disappears (a deleted _delta_log file): the table silently reads as
+    the version before, and without the check the next run would commit on top while the log keeps calling the
+    lost file loaded."""
+    landing, lake = tmp_path / "landing", tmp_path / "lake"
+    shutil.copytree(feeds, landing)
+    ctx = PaylakeContext.create("local", repo / "metadata", landing, lake, spark=spark)
+    assert run_bronze(ctx, "all", END - timedelta(days=1)).ok
+    assert run_bronze(ctx, "all", END).ok
+    table = lake / "bronze" / "invoices"
+    loaded, version = current(lake, "invoices", "invoice_id"), DeltaTable(str(table)).version()
+    (table / "_delta_log" / f"{version:020d}.json").unlink()
+    log_version = DeltaTable(str(lake / "ops" / "ingested_files")).version()
+
+    name = f"invoices_{END:%Y%m%d}.csv"
+    failed = {r.table: r for r in run_bronze(ctx, "all", END).results}
+    assert failed["invoices"].status == "FAILED" and failed["invoice_line_items"].status == "SKIPPED"
+    assert str(failed["invoices"].error).startswith(
+        f"bronze.invoices: the file log says its last batch left the table at version {version}, but the table is "
+        f"at version {version - 1}: commits were lost"
+    )
+    assert f"{name} would never load again" in str(failed["invoices"].error)
+    assert DeltaTable(str(table)).version() == version - 1  # nothing committed on top
+    assert DeltaTable(str(lake / "ops" / "ingested_files")).version() == log_version
+
+    paths = ["--landing", str(landing), "--lake", str(lake)]
+    assert paylake_in_process(repo, "replay", "invoices", name, "--reason", "commit lost", *paths).returncode == 0
+    recovered = {r.table: r for r in run_bronze(ctx, "all", END).results}
+    assert recovered["invoices"].status == "SUCCESS" and recovered["invoices"].files == 1
+    assert current(lake, "invoices", "invoice_id") == loaded

@@ -14,8 +14,10 @@ from pathlib import Path
 from typing import Any
 
 import plotly.graph_objects as go
+from deltalake import DeltaTable
 
-from paylake.analytics.lake_sql import QueryResult, run_query
+from paylake.analytics.lake_sql import QueryResult, lake_tables, run_query
+from paylake.contract import PIPELINE_RUNS
 from paylake.errors import UsageError
 
 CHARTS = ("aging", "tiers", "risk_trend", "monthly_trend", "dq")
@@ -41,6 +43,7 @@ class DashboardData:
     history: list[dict[str, Any]]
     months: list[dict[str, Any]]
     top: list[dict[str, Any]]
+    freshness: list[dict[str, Any]]
 
 
 def _dicts(result: QueryResult) -> list[dict[str, Any]]:
@@ -78,7 +81,28 @@ def load(lake_root: str | Path, score_date: date | None = None, top: int = 15) -
             """,
         )
     )
-    return DashboardData(day, board, [r for r in history if r["score_date"] <= day], months, riskiest)
+    history = [r for r in history if r["score_date"] <= day]
+    return DashboardData(day, board, history, months, riskiest, feed_freshness(lake_root, day))
+
+
+FRESHNESS_SQL = """
+SELECT "table", as_of, newest_extract, date_diff('day', newest_extract, as_of) AS days_behind,
+       hours_since_newest_file, status
+FROM ops.pipeline_runs
+WHERE layer = 'bronze' AND as_of <= DATE '{day}'
+QUALIFY row_number() OVER (PARTITION BY "table" ORDER BY finished_at DESC) = 1
+ORDER BY "table"
+"""
+
+
+def feed_freshness(lake_root: str | Path, day: date) -> list[dict[str, Any]]:
+    """Each bronze feed's freshness at its latest run up to ``day``: the newest extract received, how many days
+    it lies behind that run's as-of date, and the hours since the feed's newest file changed (none in a lake
+    whose run log predates these columns)."""
+    path = lake_tables(lake_root).get(str(PIPELINE_RUNS))
+    if path is None or "newest_extract" not in DeltaTable(str(path)).schema().to_arrow().names:
+        return []
+    return _dicts(run_query(lake_root, FRESHNESS_SQL.format(day=day.isoformat()), str(PIPELINE_RUNS)))
 
 
 def _ordered(mapping: Any, order: tuple[str, ...]) -> list[tuple[str, float]]:
@@ -165,6 +189,20 @@ def _percent(value: Any) -> str:
     return "-" if value is None else f"{value:.1%}"
 
 
+def _freshness_row(feed: dict[str, Any]) -> str:
+    behind, hours = feed["days_behind"], feed["hours_since_newest_file"]
+    state = "stale" if (behind or 0) > 0 or feed["status"] != "SUCCESS" else "fresh"
+    cells = [
+        html.escape(feed["table"]),
+        str(feed["as_of"]),
+        str(feed["newest_extract"] or "never"),
+        "-" if behind is None else str(behind),
+        "-" if hours is None else f"{hours:.1f}",
+        html.escape(feed["status"]),
+    ]
+    return f'<tr class="{state}">' + "".join(f"<td>{cell}</td>" for cell in cells) + "</tr>"
+
+
 def render_html(data: DashboardData) -> str:
     """The whole page."""
     b = data.board
@@ -199,6 +237,7 @@ def render_html(data: DashboardData) -> str:
         "</tr>"
         for r in data.top
     )
+    feeds = "\n".join(_freshness_row(f) for f in data.freshness)
     return f"""<!DOCTYPE html>
 <html lang="en">
 <head>
@@ -217,6 +256,7 @@ def render_html(data: DashboardData) -> str:
   th, td {{ border-bottom: 1px solid #eee; padding: 6px 8px; text-align: left; vertical-align: top; }}
   td.num {{ text-align: right; white-space: nowrap; }} ul {{ margin: 0; padding-left: 18px; }}
   .tier {{ color: #fff; border-radius: 4px; padding: 2px 6px; font-size: 12px; font-weight: 600; }}
+  tr.stale td {{ background: #fdecea; }}
 </style>
 </head>
 <body>
@@ -228,6 +268,14 @@ def render_html(data: DashboardData) -> str:
 <div class="charts">
 {chr(10).join(charts)}
 </div>
+<h2>Feed freshness</h2>
+<table id="freshness">
+<thead><tr><th>Feed</th><th>Last run as of</th><th>Newest extract</th><th>Days behind</th>
+<th>Hours since newest file</th><th>Status</th></tr></thead>
+<tbody>
+{feeds or '<tr><td colspan="6">no bronze run recorded</td></tr>'}
+</tbody>
+</table>
 <h2>Accounts to act on first</h2>
 <table id="top-accounts">
 <thead><tr><th>Account</th><th>Name</th><th>Score</th><th>Tier</th><th>Open balance</th><th>Action</th>

@@ -24,7 +24,7 @@ from pyspark.sql import SparkSession
 
 from paylake.bronze.discovery import LandingFile, LandingZone, discover_files
 from paylake.config.bronze import BronzeTableConfig
-from paylake.contract import INGESTED_FILES, OPS_SCHEMAS
+from paylake.contract import INGESTED_FILES, OPS_SCHEMAS, TableRef
 from paylake.errors import IngestionError, UsageError
 from paylake.frames import rows_frame
 from paylake.lake.store import TableStore
@@ -48,6 +48,7 @@ class LogEntry:
     at: datetime
     batch_id: str | None = None
     note: str | None = None
+    table_version: int | None = None
 
 
 @dataclass(frozen=True)
@@ -60,6 +61,15 @@ class FileLog:
     def done(self) -> dict[str, str]:
         """Files that will not load again (ingested or set aside): name -> sha256."""
         return {name: e.sha256 for name, e in self.entries.items() if e.action != REPLAY}
+
+    def lost_by(self, table_version: int | None) -> list[LogEntry]:
+        """The ingested files whose batch left the table at a version above ``table_version`` (None: the table does
+        not exist): files the table no longer holds although the log says they were loaded."""
+        below = -1 if table_version is None else table_version
+        return sorted(
+            (e for e in self.entries.values() if e.action == INGESTED and (e.table_version or -1) > below),
+            key=lambda e: (e.extract_date, e.file_name),
+        )
 
     @property
     def latest_applied(self) -> date | None:
@@ -87,6 +97,7 @@ def read_file_log(store: TableStore, table: str) -> FileLog:
             row["ingested_at"],
             row["batch_id"],
             row.get("note"),
+            row.get("table_version"),
         )
     return FileLog(entries)
 
@@ -130,12 +141,15 @@ def log_batch(
     batch_id: str,
     run: RunInfo,
     at: datetime,
+    table_version: int | None,
 ) -> None:
-    """Log a loaded batch's files as ``ingested`` with their rows read, loaded and rejected."""
+    """Log a loaded batch's files as ``ingested`` with their rows read, loaded and rejected, and the table's version
+    after the batch (what :func:`check_table_holds_log` compares with)."""
     rows = []
     for file, checksum in pending:
         read, rejected = counts.per_file.get(file.name, (0, 0))
-        rows.append(_entry(table, file, checksum, batch_id, (read, read - rejected, rejected), run.run_id, at))
+        counted = (read, read - rejected, rejected)
+        rows.append(_entry(table, file, checksum, batch_id, counted, run.run_id, at, table_version=table_version))
     store.append(INGESTED_FILES, rows_frame(spark, rows, OPS_SCHEMAS[INGESTED_FILES]))
 
 
@@ -149,9 +163,38 @@ def _entry(
     at: datetime,
     action: str = INGESTED,
     note: str | None = None,
+    table_version: int | None = None,
 ) -> tuple[Any, ...]:
     path, extract, size = file.path, file.extract_date, file.size_bytes
-    return (table, file.name, path, extract, size, checksum, batch_id, *counts, run_id, at, action, note)
+    return (table, file.name, path, extract, size, checksum, batch_id, *counts, run_id, at, table_version, action, note)
+
+
+def table_version(store: TableStore, ref: TableRef) -> int | None:
+    """The table's current Delta version (None when it does not exist)."""
+    return int(str(store.history(ref, 1)[0]["version"])) if store.exists(ref) else None
+
+
+def check_table_holds_log(store: TableStore, ref: TableRef, log: FileLog) -> None:
+    """Refuse to go on when the table is at an older version than the file log says its last batch left it: a
+    commit was lost (a deleted or damaged ``_delta_log`` file, a table copied back from an older backup), so files
+    the log calls loaded are not in the table and would never load again.
+
+    Raises:
+        IngestionError: names the table, both versions and the files concerned, and how to recover.
+    """
+    version = table_version(store, ref)
+    lost = log.lost_by(version)
+    if not lost:
+        return
+    names = ", ".join(e.file_name for e in lost[:5]) + (f" and {len(lost) - 5} more" if len(lost) > 5 else "")
+    expected = max(e.table_version or 0 for e in lost)
+    state = f"is at version {version}" if version is not None else "does not exist"
+    raise IngestionError(
+        f"{ref}: the file log says its last batch left the table at version {expected}, but the table {state}: "
+        f"commits were lost (a deleted or damaged _delta_log file, or an older copy of the table), and {names} "
+        f"would never load again. Nothing was written. Restore the table's _delta_log from a backup, or have the "
+        f"files loaded again: 'paylake replay {ref.name} FILE --reason ...' for each, then run (docs/operations.md)"
+    )
 
 
 def set_file_state(

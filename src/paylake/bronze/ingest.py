@@ -10,13 +10,21 @@ from __future__ import annotations
 import hashlib
 import logging
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
 from datetime import date, datetime, timedelta, timezone
 
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from paylake.bronze.discovery import LandingFile, LandingZone, discover_files, settled
-from paylake.bronze.file_log import FileLog, log_batch, pending_files, read_file_log
+from paylake.bronze.file_log import (
+    FileLog,
+    check_table_holds_log,
+    log_batch,
+    pending_files,
+    read_file_log,
+    table_version,
+)
 from paylake.bronze.landing import RAW, file_layout, parse_checks, read_landing, typed_rows
 from paylake.bronze.scd2 import Scd2Spec, row_hash
 from paylake.bronze.scd2_writers import Scd2Writer
@@ -95,8 +103,8 @@ def quarantined_values(rows: DataFrame, limit: int) -> list[Column]:
     return kept
 
 
-def stale_input(config: BronzeTableConfig, as_of: date, extracts: Sequence[date | None]) -> str | None:
-    """Judge the table's freshness (``config.freshness``) from the extract dates logged or pending.
+def stale_input(config: BronzeTableConfig, as_of: date, newest: date | None) -> str | None:
+    """Judge the table's freshness (``config.freshness``) from the newest extract date logged or pending.
 
     Returns:
         None when fresh (or no freshness is expected), else the warning (``on_stale: warn``).
@@ -105,7 +113,6 @@ def stale_input(config: BronzeTableConfig, as_of: date, extracts: Sequence[date 
         StaleInputError: stale, with ``on_stale: fail``; names the missing date and the newest received.
     """
     freshness = config.freshness
-    newest = max((day for day in extracts if day is not None), default=None)
     due = as_of - timedelta(days=freshness.max_lag_days)
     if freshness.expected == "any" or (newest is not None and newest >= due):
         return None
@@ -232,18 +239,28 @@ def ingest_table(
         IngestionError: a file cannot be taken as a whole (bad header, changed content, empty snapshot).
         DataQualityError: a file fell under ``min_pass_rate``; nothing was written to the target.
     """
+    target = TableRef("bronze", config.table)
     log = read_file_log(store, config.table)
-    found = settled(discover_files(landing, config, run.as_of), landing, datetime.now(timezone.utc))
-    pending = pending_files(found, log.done)
-    warning = stale_input(config, run.as_of, [log.latest_received, *(file.extract_date for file, _ in pending)])
+    check_table_holds_log(store, target, log)
+    now = datetime.now(timezone.utc)
+    discovered = discover_files(landing, config, run.as_of)
+    pending = pending_files(settled(discovered, landing, now), log.done)
+    newest = max((d for d in [log.latest_received, *(f.extract_date for f, _ in pending)] if d), default=None)
+    changed = [f.modified for f in discovered if f.modified is not None]
+    hours = round((now - max(changed)).total_seconds() / 3600, 2) if changed else None
+    freshness = TableCounts(newest_extract=newest, hours_since_newest_file=hours)
+    try:
+        warning = stale_input(config, run.as_of, newest)
+    except StaleInputError as exc:
+        exc.counts = freshness
+        raise
     if not pending:
         logger.info("bronze.%s: no new files up to %s", config.table, run.as_of)
-        return TableCounts(warning=warning)
+        return replace(freshness, warning=warning)
     files, applied_through = snapshot_reads(config, [file for file, _ in pending], log)
     batch_id = batch_id_for(config.table, [(f.name, checksum) for f, checksum in pending])
     ingested_at = datetime.now(timezone.utc).replace(tzinfo=None)
     logger.info("bronze.%s: batch %s with %d file(s)", config.table, batch_id, len(pending))
-    target = TableRef("bronze", config.table)
     pii = [c.name for c in config.columns if c.pii]
     if pii and store.exists(target):  # before anything is written: a masked read must not reach the table
         refuse_masked(store.read(target).where(F.col(IS_CURRENT)), pii, str(target), pii_readers_group)
@@ -277,11 +294,15 @@ def ingest_table(
             target, batch.accepted, spec, presence, applied_through, config.partition_by, batch.accepted_files
         )
     fault_point("after_target_merge", str(target))
-    log_batch(spark, store, config.table, pending, batch.counts, batch_id, run, ingested_at)
+    log_batch(
+        spark, store, config.table, pending, batch.counts, batch_id, run, ingested_at, table_version(store, target)
+    )
     return batch.counts.table_counts(
         files=len(pending),
         batch_id=batch_id,
         new_versions=by_change.get("insert", 0),
         closed_versions=by_change.get("close", 0),
         warning=warning,
+        newest_extract=newest,
+        hours_since_newest_file=hours,
     )

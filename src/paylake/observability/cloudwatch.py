@@ -15,6 +15,7 @@ import logging
 import warnings
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from datetime import date
 from typing import Any, Protocol
 
 from paylake.config.environment import CloudWatchConfig
@@ -49,10 +50,16 @@ class RunContextFilter(logging.Filter):
         return True
 
 
-def table_metrics(results: Sequence[TableResult]) -> list[tuple[str, str, float, str]]:
-    """``(table, metric, value, unit)`` for every table of a layer run."""
+def table_metrics(results: Sequence[TableResult], as_of: date) -> list[tuple[str, str, float, str]]:
+    """``(table, metric, value, unit)`` for every table of a layer run; bronze tables add their freshness: days
+    from the newest extract received to ``as_of`` (``DaysBehind``) and hours since their newest landing file
+    changed (``HoursSinceNewestFile``)."""
     data = []
     for r in results:
+        if r.newest_extract is not None:
+            data.append((r.table, "DaysBehind", float((as_of - r.newest_extract).days), "Count"))
+        if r.hours_since_newest_file is not None:
+            data.append((r.table, "HoursSinceNewestFile", r.hours_since_newest_file, "Count"))
         rate = 100.0 * (r.rows_read - r.rows_rejected) / r.rows_read if r.rows_read else 100.0
         data += [
             (r.table, "RowsRead", float(r.rows_read), "Count"),
@@ -133,7 +140,7 @@ class CloudWatch:
         handler.setLevel(logging.INFO)
         return handler
 
-    def publish(self, layer: str, results: Sequence[TableResult]) -> None:
+    def publish(self, layer: str, results: Sequence[TableResult], as_of: date) -> None:
         """Put each table's metrics (see :func:`table_metrics`); one warning and no error if that fails."""
         if not self.config.enabled or not results:
             return
@@ -148,7 +155,7 @@ class CloudWatch:
                 "Value": value,
                 "Unit": unit,
             }
-            for table, metric, value, unit in table_metrics(results)
+            for table, metric, value, unit in table_metrics(results, as_of)
         ]
         try:
             client = self._client("cloudwatch")

@@ -108,7 +108,7 @@ def run_layer(
                 not_ok.add(table)
             results.append(result)
             _record(context, layer, run, result)
-    context.cloudwatch.publish(layer, results)
+    context.cloudwatch.publish(layer, results, as_of)
     return LayerRun(layer, run, results)
 
 
@@ -161,6 +161,8 @@ def _record(context: PaylakeContext, layer: str, run: RunInfo, r: TableResult) -
         r.closed_versions,
         r.batch_id,
         r.error or (f"WARNING: {r.warning}" if r.warning else None),
+        r.newest_extract,
+        r.hours_since_newest_file,
     )
     df = rows_frame(context.spark, [row], OPS_SCHEMAS[PIPELINE_RUNS]).withColumn("seconds", F.round("seconds", 3))
     context.store.append(PIPELINE_RUNS, df)
