@@ -68,7 +68,7 @@ def build_parser() -> argparse.ArgumentParser:
     for name, what in (("skip", "set a landing file aside so its table moves on"), ("replay", "load a file again")):
         state = commands.add_parser(name, help=f"{what}, with a reason kept in ops.ingested_files")
         state.add_argument("table", help="the file's bronze table, e.g. invoices")
-        state.add_argument("file", help="the landing file's name, e.g. invoices_20261121.csv")
+        state.add_argument("files", nargs="+", metavar="FILE", help="landing file name(s), e.g. invoices_20261121.csv")
         state.add_argument("--reason", required=True, help="why; kept in the file log")
         _paths(state)
 
@@ -246,13 +246,13 @@ def _file_state(args: argparse.Namespace) -> int:
     if table not in context.bronze.tables:
         raise UsageError(f"no bronze table {table!r}; tables: {', '.join(sorted(context.bronze.tables))}")
     action: Literal["skipped", "replay"] = "skipped" if args.command == "skip" else "replay"
-    owner = LockOwner.current(uuid.uuid4().hex[:12], f"paylake {args.command} {args.file}")
-    with lake_lock(context.lake_root, owner):
-        entry = set_file_state(
-            context.spark, context.store, context.bronze.tables[table], context.landing, args.file, action, args.reason
-        )
+    owner = LockOwner.current(uuid.uuid4().hex[:12], f"paylake {args.command} {' '.join(args.files)}")
     then = "is set aside: it will not load" if action == "skipped" else "loads again with the next run of its table"
-    sys.stdout.write(f"bronze.{table}: {entry.file_name} {then} (reason: {entry.note})\n")
+    with lake_lock(context.lake_root, owner):
+        for name in args.files:  # one file log entry each, in order; a refused file stops the rest
+            config = context.bronze.tables[table]
+            entry = set_file_state(context.spark, context.store, config, context.landing, name, action, args.reason)
+            sys.stdout.write(f"bronze.{table}: {entry.file_name} {then} (reason: {entry.note})\n")
     return EXIT_OK
 
 

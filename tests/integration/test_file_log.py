@@ -120,6 +120,12 @@ def test_a_refused_file_set_aside_lets_its_table_move_on_and_is_shown_in_runs(
     assert (moved_on.status, moved_on.files, moved_on.warning) == ("SUCCESS", 0, None)  # it arrived: fresh
     assert DeltaTable(str(lake / "bronze" / "accounts")).version() == version
 
+    later = [landing / "accounts" / f"accounts_{day + timedelta(days=n):%Y%m%d}.csv" for n in (1, 2)]
+    for path in later:
+        path.write_text(empty.read_text())
+    both = paylake_in_process(repo, "skip", "accounts", *(p.name for p in later), "--reason", "empty too", *paths)
+    assert both.returncode == 0 and both.stdout.count("is set aside: it will not load (reason: empty too)") == 2
+
     runs = paylake_in_process(repo, "runs", *paths)
     assert runs.returncode == 0 and "Files set aside or replayed (ops.ingested_files):" in runs.stdout
     (line,) = [line for line in runs.stdout.splitlines() if empty.name in line]

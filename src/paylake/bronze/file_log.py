@@ -33,7 +33,6 @@ from paylake.records import RunInfo
 
 logger = logging.getLogger(__name__)
 
-Action = Literal["ingested", "skipped", "replay"]
 INGESTED, SKIPPED, REPLAY = "ingested", "skipped", "replay"
 
 
@@ -67,7 +66,11 @@ class FileLog:
         not exist): files the table no longer holds although the log says they were loaded."""
         below = -1 if table_version is None else table_version
         return sorted(
-            (e for e in self.entries.values() if e.action == INGESTED and (e.table_version or -1) > below),
+            (
+                e
+                for e in self.entries.values()
+                if e.action == INGESTED and (e.table_version is not None) and e.table_version > below
+            ),
             key=lambda e: (e.extract_date, e.file_name),
         )
 
@@ -128,8 +131,12 @@ def pending_files(files: Sequence[LandingFile], done: Mapping[str, str]) -> list
 
 
 def _revision_example(name: str) -> str:
-    stem, dot, extension = name.rpartition(".")
-    return f"{stem}_v2.{extension}" if dot else f"{name}_v2"
+    """The name of the next revision of a file: ``x_20261120.csv`` -> ``x_20261120_v2.csv``, ``_v2`` -> ``_v3``."""
+    stem, dot, extension = name.rpartition(".") if "." in name else (name, "", "")
+    base, marker, number = stem.rpartition("_v")
+    if marker and number.isdigit():
+        return f"{base}_v{int(number) + 1}{dot}{extension}"
+    return f"{stem}_v2{dot}{extension}"
 
 
 def log_batch(
@@ -187,7 +194,7 @@ def check_table_holds_log(store: TableStore, ref: TableRef, log: FileLog) -> Non
     if not lost:
         return
     names = ", ".join(e.file_name for e in lost[:5]) + (f" and {len(lost) - 5} more" if len(lost) > 5 else "")
-    expected = max(e.table_version or 0 for e in lost)
+    expected = max(e.table_version for e in lost if e.table_version is not None)
     state = f"is at version {version}" if version is not None else "does not exist"
     raise IngestionError(
         f"{ref}: the file log says its last batch left the table at version {expected}, but the table {state}: "
