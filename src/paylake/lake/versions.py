@@ -102,8 +102,9 @@ def rollback_report(ref: TableRef, version: int, restored: int) -> str:
     if ref.layer == "bronze":
         lines += [
             "not undone: ops.ingested_files still lists the files of the loads undone, so they will not load again",
-            "  (deliver a correction under a new file name); silver and gold keep what they were built from until",
-            "  the next run rebuilds them from the restored table",
+            f"  (load one again with 'paylake replay {ref.name} FILE --reason ...', or deliver a correction as a",
+            "  _v<N> revision of its date); silver and gold keep what they were built from until the next run",
+            "  rebuilds them from the restored table",
         ]
     elif ref.layer in ("silver", "gold"):
         lines.append(f"not undone: the next {ref.layer} run rebuilds {ref} from its inputs")
