@@ -14,9 +14,8 @@ from pathlib import Path
 from typing import Any
 
 import plotly.graph_objects as go
-from deltalake import DeltaTable
 
-from paylake.analytics.lake_sql import QueryResult, lake_tables, run_query
+from paylake.analytics.lake_sql import QueryResult, run_query, table_has
 from paylake.contract import PIPELINE_RUNS
 from paylake.errors import UsageError
 
@@ -99,8 +98,7 @@ def feed_freshness(lake_root: str | Path, day: date) -> list[dict[str, Any]]:
     """Each bronze feed's freshness at its latest run up to ``day``: the newest extract received, how many days
     it lies behind that run's as-of date, and the hours since the feed's newest file changed (none in a lake
     whose run log predates these columns)."""
-    path = lake_tables(lake_root).get(str(PIPELINE_RUNS))
-    if path is None or "newest_extract" not in DeltaTable(str(path)).schema().to_arrow().names:
+    if not table_has(lake_root, str(PIPELINE_RUNS), "newest_extract"):
         return []
     return _dicts(run_query(lake_root, FRESHNESS_SQL.format(day=day.isoformat()), str(PIPELINE_RUNS)))
 

@@ -52,6 +52,12 @@ def lake_tables(lake_root: str | Path) -> dict[str, Path]:
     }
 
 
+def table_has(lake_root: str | Path, table: str, column: str) -> bool:
+    """Whether the lake has ``table`` (``<layer>.<table>``) with ``column`` (a lake older than the column lacks it)."""
+    path = lake_tables(lake_root).get(table)
+    return path is not None and column in DeltaTable(str(path)).schema().to_arrow().names
+
+
 _REFERENCE = re.compile(r'"?\b(bronze|silver|gold|ops)"?\."?([a-z][a-z0-9_]*)"?', re.IGNORECASE)
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from deltalake import DeltaTable
 
-from paylake.analytics.lake_sql import QueryResult, lake_tables, run_query
+from paylake.analytics.lake_sql import QueryResult, lake_tables, run_query, table_has
 from paylake.contract import INGESTED_FILES, QUARANTINE_SUFFIX, SOURCE_FILE, SOURCE_ROW
 from paylake.errors import UsageError
 
@@ -43,8 +43,7 @@ LIMIT {limit}
 def file_decisions(lake_root: str | Path, limit: int = 20) -> QueryResult | None:
     """The latest ``limit`` files set aside (``paylake skip``) or replayed (``paylake replay``), newest first;
     None when there are none (or the file log predates them)."""
-    path = lake_tables(lake_root).get(f"{INGESTED_FILES}")
-    if path is None or "action" not in DeltaTable(str(path)).schema().to_arrow().names:
+    if not table_has(lake_root, str(INGESTED_FILES), "action"):
         return None
     found = run_query(lake_root, FILE_DECISIONS_SQL.format(limit=int(limit)), str(INGESTED_FILES))
     return found if found.rows else None
