@@ -12,6 +12,7 @@ from datetime import date
 from pathlib import Path
 
 import pytest
+from deltalake import DeltaTable
 from pyspark.sql import SparkSession
 
 from paylake import cli
@@ -87,3 +88,31 @@ def build_sample_lake(repo: Path, root: Path) -> SampleLake:
     assert command.returncode == 0, command.stderr[-3000:]
     assert list(runs) == ["bronze", "silver", "gold"] and all(run.ok for run in runs.values()), runs
     return SampleLake(root, command, runs)
+
+
+# Audit values that differ between any two runs by design; pipeline_runs is the audit log of every attempt.
+AUDIT = {
+    "_batch_id",
+    "_ingested_at",
+    "_quarantined_at",
+    "_built_at",
+    "ingested_at",
+    "recorded_at",
+    "run_id",
+    "batch_id",
+}
+SKIP_TABLES = {"ops/pipeline_runs"}
+
+
+def lake_contents(lake: Path) -> dict[str, list[str]]:
+    """Every table's rows without audit columns, sorted, so duplicates and losses both show."""
+    contents = {}
+    for layer in ("bronze", "silver", "gold", "ops"):
+        for path in sorted((lake / layer).iterdir() if (lake / layer).exists() else []):
+            name = f"{layer}/{path.name}"
+            if name in SKIP_TABLES:
+                continue
+            data = DeltaTable(str(path)).to_pyarrow_table()
+            columns = [c for c in data.column_names if c not in AUDIT]
+            contents[name] = sorted(repr(sorted(row.items())) for row in data.select(columns).to_pylist())
+    return contents

@@ -15,7 +15,7 @@ from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
-from paylake.errors import InvalidConfigError, LakeLockedError, PaylakeError, UsageError
+from paylake.errors import InvalidConfigError, LakeLockedError, PaylakeError, UsageError, storage_full
 
 if TYPE_CHECKING:
     from paylake.runtime.context import PaylakeContext
@@ -387,6 +387,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.verbose:
             raise
         sys.stderr.write(f"paylake: {exc}\n")
+        return EXIT_FAILED
+    except Exception as exc:
+        full = storage_full(exc, f"paylake {args.command}")
+        if full is None or args.verbose:
+            raise
+        sys.stderr.write(f"paylake: {full}\n")
         return EXIT_FAILED
 
 

@@ -72,3 +72,25 @@ class TableStoreError(PaylakeError):
 
 class LakeLockedError(PaylakeError):
     """Another live run holds the lake's lock; names it (exit code 3, so schedulers can retry later)."""
+
+
+class StorageFullError(PaylakeError):
+    """The lake's (or the staging area's) file system ran out of space during a write."""
+
+
+_NO_SPACE = ("No space left on device", "os error 28", "ENOSPC")
+
+
+def storage_full(exc: BaseException, what: str) -> StorageFullError | None:
+    """A :class:`StorageFullError` naming ``what`` failed when ``exc`` (or an exception it was raised from) says
+    the disk is full, else None. Spark, delta-rs and Python each word it differently; all carry one of
+    ``_NO_SPACE``."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if (isinstance(seen, OSError) and seen.errno == 28) or any(text in str(seen) for text in _NO_SPACE):
+            return StorageFullError(
+                f"{what}: no space left on the device (disk full); free space and run again: a table is either "
+                "as it was or holds the whole batch, and the next run goes on from there"
+            )
+        seen = seen.__cause__ or seen.__context__
+    return None

@@ -23,6 +23,7 @@ import pytest
 from deltalake import DeltaTable
 from pyspark.sql import SparkSession
 
+from lakes import lake_contents
 from paylake.contract import PIPELINE_LAYERS
 from paylake.datagen.generator import GeneratorConfig, write_landing
 from paylake.lake.lock import LOCK_FILE
@@ -40,38 +41,12 @@ FAULTS = [
     "between_layers@gold",
 ]
 RANDOM_KILLS = 2
-# Audit values that differ between any two runs by design; pipeline_runs is the audit log of every attempt.
-AUDIT = {
-    "_batch_id",
-    "_ingested_at",
-    "_quarantined_at",
-    "_built_at",
-    "ingested_at",
-    "recorded_at",
-    "run_id",
-    "batch_id",
-}
-SKIP = {"ops/pipeline_runs"}
 
 
 def run_all_in_process(spark: SparkSession, repo: Path, landing: Path, lake: Path, as_of: date) -> None:
     context = PaylakeContext.create("local", repo / "metadata", landing, lake, spark=spark)
     for outcome in run_layers(context, PIPELINE_LAYERS, "all", as_of):
         assert outcome.ok, outcome.summary()
-
-
-def lake_contents(lake: Path) -> dict[str, list[str]]:
-    """Every table's rows without audit columns, sorted, so duplicates and losses both show."""
-    contents = {}
-    for layer in ("bronze", "silver", "gold", "ops"):
-        for path in sorted((lake / layer).iterdir()):
-            name = f"{layer}/{path.name}"
-            if name in SKIP:
-                continue
-            data = DeltaTable(str(path)).to_pyarrow_table()
-            columns = [c for c in data.column_names if c not in AUDIT]
-            contents[name] = sorted(repr(sorted(row.items())) for row in data.select(columns).to_pylist())
-    return contents
 
 
 def paylake_run(repo: Path, landing: Path, lake: Path, env: dict[str, str]) -> subprocess.Popen[str]:

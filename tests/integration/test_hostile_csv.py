@@ -30,6 +30,13 @@ END, DAY = date(2026, 3, 10), date(2026, 3, 11)
 TABLE = "invoice_line_items"
 HEADER = ["line_item_id", "invoice_id", "sku_id", "quantity", "unit_price", "discount_pct", "line_amount", "updated_at"]
 HUGE = 10 * 1024 * 1024
+# Cases too big to store, made by the test: the seventh of 20 rows gets a 10 MB value, or 25,000 fields (under
+# the default max_fields, quarantined), or 150,000 (over it, the file refused).
+GENERATED = {
+    "huge_field": lambda row: row.__setitem__(2, "S" * HUGE),
+    "wide_row": lambda row: row.extend([""] * (25_000 - len(row))),
+    "too_wide_row": lambda row: row.extend([""] * (150_000 - len(row))),
+}
 
 
 @pytest.fixture(scope="module")
@@ -55,12 +62,12 @@ def metadata(repo: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def case_files(case: str, landing: Path) -> list[Path]:
     """Add a case's files to ``landing``; returns their paths there."""
-    if case == "huge_field":
+    if case in GENERATED:
         rows = [
-            [f"HX-huge-{i:02d}", f"INV-{i:08d}", "SKU-00001", "1", "1.00", "0.00", "1.00", "2026-03-11 09:00:00"]
+            [f"HX-{case}-{i:02d}", f"INV-{i:08d}", "SKU-00001", "1", "1.00", "0.00", "1.00", "2026-03-11 09:00:00"]
             for i in range(1, 21)
         ]
-        rows[6][2] = "S" * HUGE
+        GENERATED[case](rows[6])
         path = landing / TABLE / f"{TABLE}_20260311.csv"
         path.write_text(csv_text(rows))
         return [path]
@@ -198,6 +205,8 @@ def test_the_corpus_covers_the_issue_list() -> None:
         "quoted_delimiters_and_newlines",
         "invalid_utf8",
         "huge_field",
+        "wide_row",
+        "too_wide_row",
         "wrong_delimiter",
         "thousands_separators",
         "other_date_format",
@@ -206,7 +215,7 @@ def test_the_corpus_covers_the_issue_list() -> None:
         "redelivered_with_other_content",
     } <= set(CASES)
     stored = {p.name for p in CORPUS.iterdir() if p.is_dir()}
-    assert stored == set(CASES) - {"huge_field"}
+    assert stored == set(CASES) - set(GENERATED)
 
 
 HOSTILE_TEXT = st.text(

@@ -25,7 +25,7 @@ from paylake.bronze.file_log import (
     read_file_log,
     table_version,
 )
-from paylake.bronze.landing import RAW, file_layout, parse_checks, read_landing, typed_rows
+from paylake.bronze.landing import RAW, file_layout, parse_checks, read_failure, read_landing, typed_rows
 from paylake.bronze.scd2 import Scd2Spec, row_hash
 from paylake.bronze.scd2_writers import Scd2Writer
 from paylake.config.bronze import BronzeTableConfig
@@ -287,12 +287,18 @@ def ingest_table(
         held_back="batch held back",
         refuse=refusals(refuse_empty_snapshot(config, by_name), refuse_changed(pending)),
     )
-    with gated_write(store, rows, gate) as batch:
-        fault_point("after_quarantine", str(target))
-        presence = batch.checked.select(*config.primary_key, EXTRACT_DATE).dropna() if spec.snapshot else None
-        by_change = scd2.apply(
-            target, batch.accepted, spec, presence, applied_through, config.partition_by, batch.accepted_files
-        )
+    try:
+        with gated_write(store, rows, gate) as batch:
+            fault_point("after_quarantine", str(target))
+            presence = batch.checked.select(*config.primary_key, EXTRACT_DATE).dropna() if spec.snapshot else None
+            by_change = scd2.apply(
+                target, batch.accepted, spec, presence, applied_through, config.partition_by, batch.accepted_files
+            )
+    except Exception as exc:  # the files are parsed here first: a record the CSV reader refuses names its file
+        failure = read_failure(exc, list(by_name.values()), config.source.options)
+        if failure is exc:
+            raise
+        raise failure from exc
     fault_point("after_target_merge", str(target))
     log_batch(
         spark, store, config.table, pending, batch.counts, batch_id, run, ingested_at, table_version(store, target)

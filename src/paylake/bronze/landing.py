@@ -146,6 +146,23 @@ def _lines_are_records(data: bytes, quote: bytes, escape: bytes) -> bool:
     return True
 
 
+def read_failure(exc: Exception, paths: Sequence[str], options: CsvOptions) -> Exception:
+    """The error to raise for a failed read of landing files: an :class:`IngestionError` naming the file and the
+    cause when the CSV reader refused a file, else ``exc`` itself."""
+    text = str(exc)
+    if "FAILED_READ_FILE" not in text and "TextParsingException" not in text:
+        return exc
+    named = [path for path in paths if Path(path).name in text]
+    where = named[0] if named else ", ".join(paths)
+    if f"out of bounds for length {options.max_fields}" in text:
+        return IngestionError(
+            f"{where}: a record has more than max_fields {options.max_fields} fields (source.options.max_fields), "
+            "so the CSV reader cannot go on; fix the file, set it aside with `paylake skip`, or raise the limit"
+        )
+    causes = [line.split(":", 1)[-1].strip() for line in text.splitlines() if line.startswith("Caused by:")]
+    return IngestionError(f"{where}: the CSV reader failed: {(causes[-1] if causes else text.splitlines()[0])[:300]}")
+
+
 def _read_group(
     spark: SparkSession, paths: Sequence[str], layout: FileLayout, config: BronzeTableConfig, multiline: bool
 ) -> DataFrame:
@@ -171,6 +188,7 @@ def _read_group(
         encoding=options.encoding,
         nullValue=options.null_value,
         multiLine=multiline,
+        maxColumns=options.max_fields,
     ).select(
         "*",
         F.col("_metadata.file_name").alias(SOURCE_FILE),
@@ -178,8 +196,12 @@ def _read_group(
         F.monotonically_increasing_id().alias("_mid"),
     )
     blocks = raw.groupBy(SOURCE_FILE, "_block").agg(F.min("_mid").alias("first"), F.count(F.lit(1)).alias("rows"))
+    try:
+        counted = blocks.collect()  # the first read of the files
+    except Exception as exc:
+        raise read_failure(exc, paths, options) from exc
     shift, before, previous_file = {}, 0, None
-    for block in sorted(blocks.collect(), key=lambda b: (b[SOURCE_FILE], b["_block"])):
+    for block in sorted(counted, key=lambda b: (b[SOURCE_FILE], b["_block"])):
         before = 0 if block[SOURCE_FILE] != previous_file else before
         shift[(block[SOURCE_FILE], block["_block"])] = before + 1 - block["first"]
         before, previous_file = before + block["rows"], block[SOURCE_FILE]

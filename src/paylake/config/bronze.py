@@ -22,6 +22,9 @@ class CsvOptions(StrictModel):
     Attributes:
         max_field_chars: a row with a longer value is quarantined (``oversized_field``), so one runaway field
             cannot bloat the table and everything downstream of it.
+        max_fields: the most fields a record may have. A record with more fields than its header, up to this
+            many, is quarantined (``malformed_row``); the CSV reader cannot read past it, so a longer one fails
+            the file naming it (set it aside with ``paylake skip``, or raise the limit).
         sequence_tolerance_hours: how far past the end of its file's extract date a sequence value may lie (clock
             skew of the source); a later one is quarantined (``future_<sequence column>``).
     """
@@ -32,6 +35,7 @@ class CsvOptions(StrictModel):
     encoding: Literal["UTF-8"] = "UTF-8"
     null_value: str = ""
     max_field_chars: int = Field(default=65_536, ge=1)
+    max_fields: int = Field(default=100_000, ge=2, le=10_000_000)
     sequence_tolerance_hours: int = Field(default=0, ge=0, le=720)
 
 

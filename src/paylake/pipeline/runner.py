@@ -16,7 +16,7 @@ from pyspark.sql import functions as F
 from paylake.bronze.discovery import unclaimed_files
 from paylake.bronze.ingest import ingest_table
 from paylake.contract import OPS_SCHEMAS, PIPELINE_LAYERS, PIPELINE_RUNS, DerivedLayer, PipelineLayer
-from paylake.errors import PaylakeError, UsageError
+from paylake.errors import PaylakeError, UsageError, storage_full
 from paylake.faults import fault_point
 from paylake.frames import rows_frame
 from paylake.graph import dependency_order
@@ -107,7 +107,13 @@ def run_layer(
             if result.status != "SUCCESS":
                 not_ok.add(table)
             results.append(result)
-            _record(context, layer, run, result)
+            try:
+                _record(context, layer, run, result)
+            except Exception as exc:
+                full = storage_full(exc, f"{PIPELINE_RUNS} (the run log of {layer}.{table}, {result.status})")
+                if full is None:
+                    raise
+                raise full from exc
     context.cloudwatch.publish(layer, results, as_of)
     return LayerRun(layer, run, results)
 
@@ -127,9 +133,11 @@ def _run_one(
         except PaylakeError as exc:
             counts, status, error = exc.counts or TableCounts(), "FAILED", str(exc)
         except Exception as exc:  # one table's crash must not stop its siblings
-            logger.exception("%s.%s failed unexpectedly", layer, table, extra={"table": table, "step": "error"})
+            full = storage_full(exc, f"{layer}.{table}")
+            if full is None:
+                logger.exception("%s.%s failed unexpectedly", layer, table, extra={"table": table, "step": "error"})
             first_line = (str(exc).strip().splitlines() or [""])[0][:300]
-            status, error = "FAILED", f"{type(exc).__name__}: {first_line} (see log for details)"
+            status, error = "FAILED", str(full) if full else f"{type(exc).__name__}: {first_line} (see log for details)"
     seconds = time.perf_counter() - started
     counted = {f.name: getattr(counts, f.name) for f in fields(TableCounts)}
     result = TableResult(**counted, table=table, status=status, started_at=started_at, seconds=seconds, error=error)

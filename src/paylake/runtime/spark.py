@@ -99,5 +99,16 @@ def local_spark(config: SparkConfig, timezone: str, delta: bool = False) -> Spar
     started = time.perf_counter()
     spark = builder.getOrCreate()
     spark.sparkContext.setLogLevel("ERROR")
+    quiet_task_failures(spark)
     logger.info("local Spark (%s) started in %.2f s", config.master, time.perf_counter() - started)
     return spark
+
+
+def quiet_task_failures(spark: SparkSession) -> None:
+    """Silence the local JVM's log of a failed task (a Java stack trace on the terminal): the failure reaches
+    Python as an exception, which paylake reports in one line naming the table and the file."""
+    jvm = spark.sparkContext._jvm
+    assert jvm is not None
+    level = jvm.org.apache.logging.log4j.Level.OFF
+    for name in ("org.apache.spark.executor.Executor", "org.apache.spark.scheduler.TaskSetManager"):
+        jvm.org.apache.logging.log4j.core.config.Configurator.setLevel(name, level)
