@@ -90,6 +90,7 @@ DQ_RULES, DQ_REASON, QUARANTINED_AT = "_dq_rules", "_dq_reason", "_quarantined_a
 
 # Derived (silver, gold) tables.
 AS_OF = "as_of"  # the business date a row was built for
+STALE_INPUTS = "stale_inputs"  # the bronze feeds a row was built from that were stale on its business date
 BUILT_AT = "_built_at"  # audit timestamp of the build
 
 # Spark SQL types of the bookkeeping columns, as the pipeline writes them.
@@ -110,6 +111,7 @@ BOOKKEEPING_TYPES: dict[str, str] = {
     DQ_REASON: "string",
     QUARANTINED_AT: "timestamp",
     AS_OF: "date",
+    STALE_INPUTS: "string",
     BUILT_AT: "timestamp",
 }
 
@@ -130,7 +132,7 @@ def bronze_row_columns(declared: Sequence[str], rescue: bool) -> tuple[str, ...]
 # What a quarantine row carries after the rejected values: why, and (bronze) where from.
 BRONZE_QUARANTINE_TAIL = (DQ_RULES, DQ_REASON, SOURCE_FILE, SOURCE_ROW, EXTRACT_DATE, BATCH_ID, QUARANTINED_AT)
 DERIVED_QUARANTINE_TAIL = (DQ_RULES, DQ_REASON, QUARANTINED_AT)
-DERIVED_TAIL = (AS_OF, FLAGS, BUILT_AT)  # after a builder's own columns
+DERIVED_TAIL = (AS_OF, STALE_INPUTS, FLAGS, BUILT_AT)  # after a builder's own columns
 
 # --- Operational tables -------------------------------------------------------------------------------------
 

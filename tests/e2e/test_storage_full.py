@@ -15,8 +15,8 @@ from datetime import date
 from pathlib import Path
 
 import pytest
-from lakes import lake_contents, paylake_in_process
 
+from lakes import lake_contents, paylake_in_process
 from paylake.datagen.generator import GeneratorConfig, write_landing
 
 DAY = date(2026, 3, 10)

@@ -12,7 +12,7 @@ from pyspark.sql import SparkSession
 
 from paylake.contract import PIPELINE_LAYERS
 from paylake.datagen.generator import GeneratorConfig, write_landing
-from paylake.pipeline.runner import LayerRun, run_bronze, run_layers
+from paylake.pipeline.runner import LayerRun, run_bronze, run_layers, run_silver
 from paylake.runtime.context import PaylakeContext
 
 END = date(2026, 3, 10)
@@ -261,6 +261,17 @@ def test_a_feed_that_did_not_arrive_fails_the_run_or_warns_as_its_metadata_says(
     assert {t: v for t, v in after.items() if t.startswith("bronze.")} == {
         t: v for t, v in before.items() if t.startswith("bronze.")
     }
+    # Run on its own (a scheduler's separate task), silver does not build on the stale feeds either.
+    silver = run_silver(ctx, "all", day)
+    assert {r.table: r.status for r in silver.results} == {
+        "account_profiles": "FAILED",
+        "product_catalog": "FAILED",
+        "invoice_details": "SKIPPED",
+        "account_payment_history": "SKIPPED",
+    }
+    error = next(r.error for r in silver.results if r.table == "account_profiles") or ""
+    assert error.startswith("silver.account_profiles: not built on stale inputs (bronze/accounts: stale input: ")
+    assert not (tmp_path / "lake" / "silver").exists()
 
     # The same day with accounts declared `on_stale: warn`: accounts passes with a WARNING, loud and recorded.
     metadata = tmp_path / "metadata"
@@ -279,6 +290,64 @@ def test_a_feed_that_did_not_arrive_fails_the_run_or_warns_as_its_metadata_says(
         if r["table"] == "accounts" and r["as_of"] == day and r["status"] == "SUCCESS"
     ]
     assert [r["error"] for r in logged] == [f"WARNING: {result.warning}"]
+
+
+def test_a_line_waits_for_its_invoices_day_and_rows_built_on_a_warned_stale_feed_say_so(
+    spark: SparkSession, repo: Path, landing: Path, tmp_path: Path
+) -> None:
+    feeds, _ = loaded_copy(spark, repo, landing, tmp_path)
+    metadata = tmp_path / "metadata"
+    shutil.copytree(repo / "metadata", metadata)
+    for table in ("skus", "invoices"):  # late reference data and late invoices are let through with a warning
+        path = metadata / "bronze" / table / f"{table}.yaml"
+        path.write_text(path.read_text().replace("on_stale: fail", "on_stale: warn"))
+    ctx = PaylakeContext.create("local", metadata, feeds, tmp_path / "lake", spark=spark)
+    day = END + timedelta(days=1)
+
+    def deliver(table: str) -> None:
+        shutil.copy(feeds / table / f"{table}_{END:%Y%m%d}.csv", feeds / table / f"{table}_{day:%Y%m%d}.csv")
+
+    deliver("accounts")
+    deliver("invoice_line_items")  # the day's lines, before the day's invoices
+    (bronze,) = run_layers(ctx, PIPELINE_LAYERS, "all", day)
+    results = by_table(bronze)
+    assert {t: r.status for t, r in results.items()} == {  # type: ignore[attr-defined]
+        "accounts": "SUCCESS",
+        "skus": "SUCCESS",
+        "invoices": "SUCCESS",
+        "invoice_line_items": "FAILED",
+    }
+    assert "stale input: no file for extract date 2026-03-11" in results["invoices"].warning  # type: ignore[attr-defined]
+    assert results["invoice_line_items"].error == (  # type: ignore[attr-defined]
+        "bronze/invoice_line_items: stale input: no file for extract date 2026-03-11 (freshness: daily, "
+        "max_lag_days 0); the newest received is of 2026-03-10, 1 day(s) before as of 2026-03-11; "
+        "invoice_line_items_20260311.csv waits for invoices of 2026-03-11. Nothing of it was loaded and the layers "
+        "after bronze wait: deliver the file, or run an earlier --as-of"
+    )
+    logged = DeltaTable(str(tmp_path / "lake" / "ops" / "ingested_files")).to_pyarrow_table().to_pylist()
+    assert not [r for r in logged if r["extract_date"] == day and r["table"] == "invoice_line_items"]
+
+    deliver("invoices")  # the lines load with their invoices; the catalog is still a day late
+    outcomes = run_layers(ctx, PIPELINE_LAYERS, "all", day)
+    assert [o.layer for o in outcomes] == ["bronze", "silver", "gold"] and all(o.ok for o in outcomes)
+    silver, gold = by_table(outcomes[1]), by_table(outcomes[2])
+    assert results_warned(silver) == {"product_catalog", "invoice_details", "account_payment_history"}
+    assert results_warned(gold) == set(gold)  # every gold table reads the invoice details
+    for layer, table, expected in [
+        ("silver", "account_profiles", {None}),  # built from accounts alone, which arrived
+        ("silver", "invoice_details", {"skus"}),
+        ("gold", "customer_payment_metrics", {"skus"}),
+        ("gold", "payment_health_dashboard", {"skus"}),
+    ]:
+        rows = DeltaTable(str(tmp_path / "lake" / layer / table)).to_pyarrow_table().to_pylist()
+        assert {r["stale_inputs"] for r in rows if r["as_of"] == day} == expected, table
+    runs = DeltaTable(str(tmp_path / "lake" / "ops" / "pipeline_runs")).to_pyarrow_table().to_pylist()
+    (gold_run,) = [r for r in runs if r["table"] == "customer_payment_metrics" and r["as_of"] == day]
+    assert gold_run["error"] == "WARNING: built on stale input(s) skus; its rows carry stale_inputs"
+
+
+def results_warned(results: dict[str, object]) -> set[str]:
+    return {table for table, r in results.items() if r.warning}  # type: ignore[attr-defined]
 
 
 def test_partitioned_table_merges_within_its_partitions(

@@ -23,7 +23,7 @@ from paylake.runtime.context import PaylakeContext
 from paylake.scoring.backtest import run_backtest
 from paylake.scoring.scores import latest_data_date, score_account, scorecard_of, scores_table
 
-AUDIT = {"as_of", "_dq_flags", "_built_at"}
+AUDIT = {"as_of", "stale_inputs", "_dq_flags", "_built_at"}  # bookkeeping of the daily build
 
 
 def rows(lake: Path, layer: str, table: str) -> list[dict[str, Any]]:

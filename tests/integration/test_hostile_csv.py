@@ -51,12 +51,14 @@ def loaded(spark: SparkSession, repo: Path, tmp_path_factory: pytest.TempPathFac
 
 @pytest.fixture(scope="module")
 def metadata(repo: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The bundled metadata with a day's lag allowed: each case delivers one feed's file for DAY, the day after the
-    others' last (the bundled `max_lag_days: 0` would rightly fail the feeds that sent nothing)."""
+    """The bundled metadata with a day's lag allowed and line items not waiting for their invoices' day: each case
+    delivers one feed's file for DAY, the day after the others' last (the bundled `max_lag_days: 0` would rightly
+    fail the feeds that sent nothing, and `complete_with: [invoices]` would rightly hold the lines back)."""
     copy = tmp_path_factory.mktemp("metadata") / "metadata"
     shutil.copytree(repo / "metadata", copy)
     for path in (copy / "bronze").rglob("*.yaml"):
-        path.write_text(path.read_text().replace("max_lag_days: 0", "max_lag_days: 1"))
+        text = path.read_text().replace("max_lag_days: 0", "max_lag_days: 1")
+        path.write_text(text.replace("complete_with: [invoices]", "complete_with: []"))
     return copy
 
 

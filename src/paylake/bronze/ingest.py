@@ -25,6 +25,7 @@ from paylake.bronze.file_log import (
     read_file_log,
     table_version,
 )
+from paylake.bronze.freshness import stale_input, wait_for_related
 from paylake.bronze.landing import RAW, file_layout, parse_checks, read_failure, read_landing, typed_rows
 from paylake.bronze.scd2 import Scd2Spec, row_hash
 from paylake.bronze.scd2_writers import Scd2Writer
@@ -101,37 +102,6 @@ def quarantined_values(rows: DataFrame, limit: int) -> list[Column]:
         )
         kept.append(F.when(length > limit, cut).otherwise(value).alias(name.rsplit(".", 1)[-1]))
     return kept
-
-
-def stale_input(config: BronzeTableConfig, as_of: date, newest: date | None) -> str | None:
-    """Judge the table's freshness (``config.freshness``) from the newest extract date logged or pending.
-
-    Returns:
-        None when fresh (or no freshness is expected), else the warning (``on_stale: warn``).
-
-    Raises:
-        StaleInputError: stale, with ``on_stale: fail``; names the missing date and the newest received.
-    """
-    freshness = config.freshness
-    due = as_of - timedelta(days=freshness.max_lag_days)
-    if freshness.expected == "any" or (newest is not None and newest >= due):
-        return None
-    received = (
-        f"the newest received is of {newest}, {(as_of - newest).days} day(s) before as of {as_of}"
-        if newest
-        else "no file was ever received"
-    )
-    message = (
-        f"bronze/{config.table}: stale input: no file for extract date {due} (freshness: daily, max_lag_days "
-        f"{freshness.max_lag_days}); {received}"
-    )
-    if freshness.on_stale == "fail":
-        raise StaleInputError(
-            f"{message}. Nothing of it was loaded and the layers after bronze wait: deliver the file, or run an "
-            f"earlier --as-of"
-        )
-    logger.warning("%s", message)
-    return message
 
 
 def snapshot_reads(
@@ -245,12 +215,14 @@ def ingest_table(
     now = datetime.now(timezone.utc)
     discovered = discover_files(landing, config, run.as_of)
     pending = pending_files(settled(discovered, landing, now), log.done)
+    related = {name: read_file_log(store, name).latest_received for name in config.freshness.complete_with}
+    pending, waiting = wait_for_related(pending, related)
     newest = max((d for d in [log.latest_received, *(f.extract_date for f, _ in pending)] if d), default=None)
     changed = [f.modified for f in discovered if f.modified is not None]
     hours = round((now - max(changed)).total_seconds() / 3600, 2) if changed else None
     freshness = TableCounts(newest_extract=newest, hours_since_newest_file=hours)
     try:
-        warning = stale_input(config, run.as_of, newest)
+        warning = stale_input(config, run.as_of, newest, waiting)
     except StaleInputError as exc:
         exc.counts = freshness
         raise

@@ -91,13 +91,17 @@ class FreshnessConfig(StrictModel):
             ``max_lag_days`` before ``as_of``; ``any``: no expectation (a feed that comes when it comes).
         max_lag_days: how many days the newest extract may lag ``as_of``.
         on_stale: ``fail``: the table fails naming the missing date and the newest received, nothing of it loads,
-            and silver and gold are not rebuilt; ``warn``: it loads what arrived, with a WARNING in the summary and
-            in ``ops.pipeline_runs``.
+            and silver and gold are not built on it; ``warn``: it loads what arrived, with a WARNING in the summary
+            and in ``ops.pipeline_runs``, and the silver and gold rows built on it name it in ``stale_inputs``.
+        complete_with: feeds that must have delivered a file's extract date before the file loads (completeness
+            across related feeds): an invoice line waits for its invoice's day, so a late invoices file does not
+            send the day's lines to quarantine as orphans. A waiting file is not received yet, for freshness.
     """
 
     expected: Literal["daily", "any"] = "any"
     max_lag_days: int = Field(default=0, ge=0, le=366)
     on_stale: Literal["fail", "warn"] = "fail"
+    complete_with: list[Identifier] = Field(default_factory=list)
 
 
 class BronzeTableConfig(StrictModel):
@@ -146,9 +150,10 @@ class BronzeTableConfig(StrictModel):
         return self.source.path or self.table
 
     def dependencies(self) -> set[str]:
-        """Bronze tables that must be loaded first: ``depends_on`` plus every foreign key's table."""
+        """Bronze tables that must be loaded first: ``depends_on``, every foreign key's table and the feeds it is
+        ``complete_with``."""
         referenced = {rule.references.table for rule in self.quality.rules if rule.type == "foreign_key"}
-        return (set(self.depends_on) | referenced) - {self.table}
+        return (set(self.depends_on) | referenced | set(self.freshness.complete_with)) - {self.table}
 
     def semantic_issues(self) -> list[tuple[str, str]]:
         """Cross-field problems as ``(key.path, reason)``: unknown columns, reserved names, bad sequence type."""

@@ -252,6 +252,10 @@ def _reference_issues(
         for index, dependency in enumerate(config.depends_on):
             if dependency not in tables and dependency not in broken:
                 issues.append(ConfigIssue(files[name], f"depends_on[{index}]", f"unknown table {dependency!r}"))
+        for index, feed in enumerate(config.freshness.complete_with):
+            if feed == name or (feed not in tables and feed not in broken):
+                reason = "a feed cannot wait for itself" if feed == name else f"unknown bronze table {feed!r}"
+                issues.append(ConfigIssue(files[name], f"freshness.complete_with[{index}]", reason))
         for index, rule in enumerate(config.quality.rules):
             if rule.type != "foreign_key":
                 continue

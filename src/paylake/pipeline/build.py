@@ -16,7 +16,7 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from paylake.config.loader import DerivedTable
-from paylake.contract import AS_OF, BUILT_AT, FLAGS, DerivedLayer, TableRef
+from paylake.contract import AS_OF, BUILT_AT, FLAGS, STALE_INPUTS, DerivedLayer, TableRef
 from paylake.errors import BuildError
 from paylake.lake.store import TableStore, sql_literal
 from paylake.quality.checks import checks_for, passing_rows
@@ -91,11 +91,15 @@ def refuse_bad_output(spec: DerivedTable, as_of: date) -> Callable[[DataFrame, G
     return refuse
 
 
-def build_table(store: TableStore, layer: DerivedLayer, spec: DerivedTable, run: RunInfo) -> TableCounts:
+def build_table(
+    store: TableStore, layer: DerivedLayer, spec: DerivedTable, run: RunInfo, stale_inputs: Sequence[str] = ()
+) -> TableCounts:
     """Compute ``spec`` as of ``run.as_of`` and replace ``<layer>.<table>`` with the rows that pass its rules.
 
     Rejected rows go to ``<layer>.<table>_quarantine`` (replaced on every build) with the rules they failed;
-    flagged rows carry ``_dq_flags``; per-rule counts go to ``ops.dq_metrics``.
+    flagged rows carry ``_dq_flags``; per-rule counts go to ``ops.dq_metrics``. Every row carries
+    ``stale_inputs``: the bronze feeds it was built from that were stale on the business date (comma-separated),
+    null when none was.
 
     Raises:
         BuildError: an input is missing, the output breaks its declared columns or primary key.
@@ -105,7 +109,8 @@ def build_table(store: TableStore, layer: DerivedLayer, spec: DerivedTable, run:
     built_at = datetime.now(timezone.utc).replace(tzinfo=None)
     output = spec.builder.build(read_inputs(store, spec), spec.params, run.as_of)
     check_contract(spec, output)
-    output = output.withColumn(AS_OF, F.lit(run.as_of))
+    stale = F.lit(", ".join(sorted(stale_inputs)) if stale_inputs else None).cast("string")
+    output = output.withColumns({AS_OF: F.lit(run.as_of), STALE_INPUTS: stale})
     columns = output.columns
     history = config.history_column
     table = TableRef(layer, config.table)

@@ -8,12 +8,13 @@ import logging
 import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from datetime import date, datetime, timezone
 
 from pyspark.sql import functions as F
 
 from paylake.bronze.discovery import unclaimed_files
+from paylake.bronze.freshness import refuse_stale, stale_feeds
 from paylake.bronze.ingest import ingest_table
 from paylake.contract import OPS_SCHEMAS, PIPELINE_LAYERS, PIPELINE_RUNS, DerivedLayer, PipelineLayer
 from paylake.errors import PaylakeError, UsageError, storage_full
@@ -196,12 +197,29 @@ def run_derived(
 ) -> LayerRun:
     """Build the selected tables of a silver or gold layer (``all`` or a list) as of ``as_of``."""
     metadata = context.derived(layer)
+    feeds = stale_feeds(context.store, context.bronze.tables.values(), as_of)
 
     def run_table(ctx: PaylakeContext, table: str, run: RunInfo) -> TableCounts:
-        return build_table(ctx.store, layer, metadata.tables[table], run)
+        stale = refuse_stale(f"{layer}.{table}", feeds, bronze_reads(ctx, layer, table))
+        counts = build_table(ctx.store, layer, metadata.tables[table], run, stale)
+        if not stale:
+            return counts
+        return replace(counts, warning=f"built on stale input(s) {', '.join(stale)}; its rows carry stale_inputs")
 
     dependencies = {name: spec.dependencies(layer) for name, spec in metadata.tables.items()}
     return run_layer(context, layer, dependencies, run_table, tables, as_of, run_id)
+
+
+def bronze_reads(context: PaylakeContext, layer: DerivedLayer, table: str) -> set[str]:
+    """The bronze tables a derived table reads, directly or through the derived tables it reads."""
+    reads: set[str] = set()
+    for name in context.derived(layer).tables[table].config.inputs.values():
+        source_layer, source = name.split(".", 1)
+        if source_layer == "bronze":
+            reads.add(source)
+        elif source_layer in ("silver", "gold"):
+            reads |= bronze_reads(context, source_layer, source)  # type: ignore[arg-type]  # checked just above
+    return reads
 
 
 def run_silver(
