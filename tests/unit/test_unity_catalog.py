@@ -65,6 +65,11 @@ def test_catalog_and_schemas_come_first_and_every_table_is_created_as_delta(stat
     assert "array<struct<account_id:string," in dashboard and "ACCOUNT_ID" not in dashboard
     views = re.findall(r"CREATE OR REPLACE VIEW `paylake_prod`\.`analytics`\.`(\w+)` AS", "\n".join(sql))
     assert sorted(views) == sorted(table for _, table in expected)
+    for create in (s for s in sql if s.startswith("CREATE TABLE")):  # a column given twice fails the statement
+        columns = re.findall(r"^  `(\w+)` ", create, re.M)
+        assert len(columns) == len(set(columns)), create.splitlines()[0]
+    derived = [s for s in sql if s.startswith("CREATE TABLE") and (".`silver`." in s or ".`gold`." in s)]
+    assert derived and all("`stale_inputs` string" in s for s in derived)
 
 
 def test_no_table_the_job_writes_is_masked_and_the_analyst_views_mask_pii(statements: list[Statement]) -> None:

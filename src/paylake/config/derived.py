@@ -15,7 +15,7 @@ from pydantic import AfterValidator, Field
 from paylake.config.base import StrictModel
 from paylake.config.identifiers import Identifier
 from paylake.config.quality import QualityConfig
-from paylake.contract import AS_OF
+from paylake.contract import AS_OF, STALE_INPUTS
 
 _TABLE_NAME = re.compile(r"(bronze|silver|gold|ops)\.[a-z][a-z0-9_]{0,62}")
 # Operational tables paylake writes itself; derived tables may read them (e.g. run statistics for a dashboard).
@@ -78,8 +78,8 @@ class DerivedTableConfig(StrictModel):
         for index, name in enumerate(names):
             if names.index(name) != index:
                 issues.append((f"columns[{index}].name", f"duplicate column {name!r}"))
-            if name == AS_OF:
-                issues.append((f"columns[{index}].name", f"{AS_OF!r} is added by paylake to every derived table"))
+            if name in (AS_OF, STALE_INPUTS):
+                issues.append((f"columns[{index}].name", f"{name!r} is added by paylake to every derived table"))
         if names:
             known = set(names) | {AS_OF}
             for key, used in [

@@ -11,7 +11,7 @@ from pyspark.sql import functions as F
 
 from paylake.builders import register
 from paylake.config.base import StrictModel
-from paylake.contract import AS_OF
+from paylake.contract import DERIVED_TAIL
 from paylake.frames import map_agg
 from paylake.gold.scorecard import Scorecard, score
 
@@ -48,8 +48,9 @@ class CustomerMetricsParams(StrictModel):
 
 
 def feature_columns(df: DataFrame) -> list[str]:
-    """The business columns of a table: without the audit columns paylake adds (``as_of``, ``_...``)."""
-    return [c for c in df.columns if c != AS_OF and not c.startswith("_")]
+    """The business columns of a table: without the bookkeeping paylake adds (``as_of``, ``stale_inputs``,
+    ``_...``)."""
+    return [c for c in df.columns if c not in DERIVED_TAIL and not c.startswith("_")]
 
 
 @register("gold", CustomerMetricsParams)
