@@ -112,6 +112,7 @@ def test_dashboard_renders_in_headless_chromium(sample_lake: SampleLake, repo: P
     assert top.count("<tr>") == 1 + 15  # header and the 15 riskiest accounts
     feeds = dom.split('id="freshness"')[1].split("</table>")[0]
     assert feeds.count('<tr class="fresh">') == 4 and 'class="stale"' not in feeds  # the sample is complete
+    assert 'id="stale-inputs"' not in dom  # so no banner says the figures miss a late feed's data
     assert feeds.count(f"<td>{SAMPLE_AS_OF}</td>") == 8  # each feed: last run as of, newest extract
     shot = browser.screenshot(page, repo / "build" / "dashboard.png")
     assert shot.stat().st_size > 50_000  # a blank page is a few kB

@@ -10,6 +10,8 @@ import pytest
 from deltalake import DeltaTable
 from pyspark.sql import SparkSession
 
+from paylake.analytics.dashboard import load as load_dashboard
+from paylake.analytics.dashboard import render_html
 from paylake.contract import PIPELINE_LAYERS
 from paylake.datagen.generator import GeneratorConfig, write_landing
 from paylake.pipeline.runner import LayerRun, run_bronze, run_layers, run_silver
@@ -344,6 +346,8 @@ def test_a_line_waits_for_its_invoices_day_and_rows_built_on_a_warned_stale_feed
     runs = DeltaTable(str(tmp_path / "lake" / "ops" / "pipeline_runs")).to_pyarrow_table().to_pylist()
     (gold_run,) = [r for r in runs if r["table"] == "customer_payment_metrics" and r["as_of"] == day]
     assert gold_run["error"] == "WARNING: built on stale input(s) skus; its rows carry stale_inputs"
+    page = render_html(load_dashboard(tmp_path / "lake"))
+    assert '<div class="stale-banner" id="stale-inputs">Built on stale inputs: skus.' in page
 
 
 def results_warned(results: dict[str, object]) -> set[str]:
