@@ -74,6 +74,20 @@ def test_run_all_on_the_sample_reports_every_layer_and_a_bronze_rerun_changes_no
     assert all(f"  - {reason}" in explained.stdout for reason in stored["risk_reasons"])
     for feature, points in stored["risk_points"]:
         assert re.search(rf"^{feature}\s+\S.*\s{points}\s+\d+$", explained.stdout, re.M), feature
+    # Read from the stored scores without Spark (the default), or recomputed from bronze: the same explanation.
+    assert f"score date {AS_OF} (as the daily run stored it at " in explained.stdout
+    recomputed = paylake_in_process(repo, "score", account, "--as-of", AS_OF, "--recompute", "--lake", str(lake))
+    assert recomputed.returncode == 0 and f"score date {AS_OF} (recomputed from bronze)" in recomputed.stdout
+    assert recomputed.stdout.split("\n", 1)[1] == explained.stdout.split("\n", 1)[1]
+    latest = paylake_in_process(repo, "score", account, "--lake", str(lake))  # the latest stored score date
+    assert latest.returncode == 0 and latest.stdout == explained.stdout
+    unknown = paylake_in_process(repo, "score", "ACC-999999", "--lake", str(lake))
+    assert (unknown.returncode, unknown.stderr) == (2, f"paylake: account 'ACC-999999' is not known on {AS_OF}\n")
+    unstored = paylake_in_process(repo, "score", account, "--as-of", "2026-11-01", "--lake", str(lake))
+    assert unstored.returncode == 2 and (
+        "gold.customer_payment_metrics has no scores for 2026-11-01; it holds score dates 2026-11-20 to 2026-11-20"
+        in unstored.stderr
+    )
     refused = paylake(repo, "backtest", "--from", "2026-09-01", "--to", "2026-10-01", "--lake", str(lake))
     assert refused.returncode == 2 and "the latest score date this horizon allows is 2026-09-21" in refused.stderr
 

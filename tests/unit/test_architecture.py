@@ -51,6 +51,7 @@ FLOORS: dict[str, int] = {
     "paylake.analytics": 8,
     # 9: entry points
     "paylake.cli": 9,
+    "paylake.cli_parser": 9,
     "paylake.notebook": 9,
 }
 

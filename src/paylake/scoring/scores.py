@@ -10,7 +10,7 @@ from pyspark.sql import functions as F
 
 from paylake.bronze.file_log import read_file_log
 from paylake.config.loader import DerivedMetadata, DerivedTable
-from paylake.contract import TableRef
+from paylake.contract import BUILT_AT, STALE_INPUTS, TableRef
 from paylake.errors import UsageError
 from paylake.gold.customer_metrics import SCORE_DATE, CustomerMetricsParams
 from paylake.gold.scorecard import Scorecard
@@ -72,11 +72,15 @@ def score_account(context: PaylakeContext, account_id: str, as_of: date) -> dict
     return rows[0].asDict(recursive=True)
 
 
-def explain(row: Mapping[str, Any], scorecard: Scorecard) -> str:
-    """A printable explanation: score, tier, action, and every feature's value and points."""
+def explain(row: Mapping[str, Any], scorecard: Scorecard, source: str = "recomputed from bronze") -> str:
+    """A printable explanation: score, tier, action, and every feature's value and points; ``source`` says where
+    the row comes from (``stored`` by the daily run, or recomputed)."""
     points = dict(row["risk_points"])
+    built = row.get(BUILT_AT)
+    origin = f"as the daily run stored it at {built:%Y-%m-%d %H:%M} UTC" if source == "stored" and built else source
     lines = [
-        f"Account {row['account_id']} ({row['account_name']}), score date {row[SCORE_DATE]}",
+        f"Account {row['account_id']} ({row['account_name']}), score date {row[SCORE_DATE]} ({origin})",
+        *([f"Built on stale inputs: {row['stale_inputs']}"] if row.get(STALE_INPUTS) else []),
         f"Risk score {row['risk_score']} / 100   tier {row['risk_tier']}",
         f"Action: {row['recommended_action']}",
         "Reasons:",
