@@ -13,14 +13,15 @@ import inspect
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import date
-from typing import TypeVar
-
-from pyspark.sql import DataFrame
+from typing import TYPE_CHECKING, TypeVar
 
 from paylake.config.base import StrictModel
 from paylake.contract import DerivedLayer
 
-BuilderFunction = Callable[..., DataFrame]
+if TYPE_CHECKING:  # the metadata loader imports this module; Spark is imported by the builders themselves
+    from pyspark.sql import DataFrame
+
+BuilderFunction = Callable[..., "DataFrame"]
 F = TypeVar("F", bound=BuilderFunction)
 
 

@@ -83,18 +83,21 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _score(args: argparse.Namespace) -> int:
-    from paylake.scoring.scores import explain, latest_data_date, score_account, scorecard_of, scores_table
+    from paylake.config.loader import load_derived, load_environment, open_source
+    from paylake.scoring.stored import explain, scorecard_of, scores_table, stored_score
 
-    context = _context(args)
-    spec = scores_table(context.derived("gold"))
-    if args.recompute or "://" in context.lake_root:  # the stored row is read from a local lake without Spark
+    source = open_source(args.metadata)
+    environment = load_environment(source, args.env)
+    lake = str(args.lake or environment.lake_root or "")
+    if args.recompute or environment.engine == "databricks" or "://" in lake:  # stored rows: a local lake's
+        from paylake.scoring.scores import latest_data_date, score_account
+
+        context = _context(args)
         row = score_account(context, args.account_id, args.as_of or latest_data_date(context.store))
-        source = "recomputed from bronze"
-    else:
-        from paylake.scoring.stored import stored_score
-
-        row, source = stored_score(context.lake_root, spec.config.table, args.account_id, args.as_of), "stored"
-    sys.stdout.write(explain(row, scorecard_of(spec), source) + "\n")
+        origin = "recomputed from bronze"
+    else:  # read before anything heavy is imported: an unknown account is told at once
+        row, origin = stored_score(lake, source, args.account_id, args.as_of), "stored"
+    sys.stdout.write(explain(row, scorecard_of(scores_table(load_derived(source, "gold"))), origin) + "\n")
     return EXIT_OK
 
 

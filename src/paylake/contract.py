@@ -91,6 +91,7 @@ DQ_RULES, DQ_REASON, QUARANTINED_AT = "_dq_rules", "_dq_reason", "_quarantined_a
 # Derived (silver, gold) tables.
 AS_OF = "as_of"  # the business date a row was built for
 STALE_INPUTS = "stale_inputs"  # the bronze feeds a row was built from that were stale on its business date
+SCORE_DATE = "score_date"  # the business date of a risk score (gold scores and dashboard tables)
 BUILT_AT = "_built_at"  # audit timestamp of the build
 
 # Spark SQL types of the bookkeeping columns, as the pipeline writes them.

@@ -21,7 +21,8 @@ from paylake.lake.delta_rs import DeltaRsStore
 from paylake.pipeline.runner import run_gold
 from paylake.runtime.context import PaylakeContext
 from paylake.scoring.backtest import run_backtest
-from paylake.scoring.scores import latest_data_date, score_account, scorecard_of, scores_table
+from paylake.scoring.scores import latest_data_date, score_account
+from paylake.scoring.stored import scorecard_of, scores_table
 
 AUDIT = {"as_of", "stale_inputs", "_dq_flags", "_built_at"}  # bookkeeping of the daily build
 

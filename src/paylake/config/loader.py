@@ -20,6 +20,7 @@ from paylake.config.derived import DerivedTableConfig
 from paylake.config.environment import EnvironmentConfig
 from paylake.config.identifiers import check_environment_name
 from paylake.config.quality import RULE_TYPES
+from paylake.config.yaml_loader import UniqueKeyLoader
 from paylake.contract import OPS_TABLES, PIPELINE_LAYERS, DerivedLayer
 from paylake.errors import ConfigIssue, InvalidConfigError
 from paylake.graph import find_cycle
@@ -111,34 +112,10 @@ def _key_path(loc: Sequence[int | str]) -> str:
     return "".join(parts)
 
 
-class _UniqueKeyLoader(yaml.SafeLoader):
-    """The safe loader, refusing a mapping that gives a key twice: YAML keeps the last value silently, so a
-    repeated ``load_type`` would quietly turn an incremental feed into a snapshot."""
-
-
-def _unique_mapping(loader: _UniqueKeyLoader, node: yaml.MappingNode, deep: bool = False) -> dict[object, object]:
-    seen: dict[object, int] = {}
-    for key_node, _ in node.value:
-        key = loader.construct_object(key_node, deep=deep)
-        try:
-            repeated = key in seen
-        except TypeError:  # an unhashable key: the safe loader reports it
-            break
-        if repeated:
-            raise yaml.constructor.ConstructorError(
-                None, None, f"duplicate key {key!r} (first given on line {seen[key] + 1})", key_node.start_mark
-            )
-        seen[key] = key_node.start_mark.line
-    return loader.construct_mapping(node, deep)
-
-
-_UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _unique_mapping)
-
-
 def _parse_yaml(source: MetadataSource, relative_path: str) -> tuple[object, list[ConfigIssue]]:
     name = source.display(relative_path)
     try:
-        data = yaml.load(source.read_text(relative_path), Loader=_UniqueKeyLoader)  # a safe loader
+        data = yaml.load(source.read_text(relative_path), Loader=UniqueKeyLoader)  # a safe loader
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
@@ -304,6 +281,17 @@ class DerivedMetadata:
 def table_names(source: MetadataSource, layer: str) -> set[str]:
     """Tables a layer declares, by folder name (also when a file is invalid, so references stay resolvable)."""
     return {Path(relative).parent.name for relative in source.list_files(layer)}
+
+
+def tables_built_by(source: MetadataSource, layer: DerivedLayer, builder: str) -> list[str]:
+    """The tables of ``layer`` whose YAML names ``builder``, read without validating them or importing the
+    builders (a quick lookup for the analyst tools; :func:`load_derived` validates)."""
+    found = []
+    for relative in source.list_files(layer):
+        data, issues = _parse_yaml(source, relative)
+        if not issues and isinstance(data, dict) and data.get("builder") == builder and data.get("table"):
+            found.append(str(data["table"]))
+    return sorted(found)
 
 
 def _derived_table(

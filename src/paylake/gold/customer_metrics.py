@@ -11,11 +11,10 @@ from pyspark.sql import functions as F
 
 from paylake.builders import register
 from paylake.config.base import StrictModel
-from paylake.contract import DERIVED_TAIL
+from paylake.contract import DERIVED_TAIL, SCORE_DATE
 from paylake.frames import map_agg
 from paylake.gold.scorecard import Scorecard, score
 
-SCORE_DATE = "score_date"
 PROFILE_COLUMNS = (
     "account_name",
     "segment",

@@ -11,8 +11,8 @@ from pyspark.sql import functions as F
 
 from paylake.builders import register
 from paylake.config.base import StrictModel
+from paylake.contract import SCORE_DATE
 from paylake.frames import map_agg
-from paylake.gold.customer_metrics import SCORE_DATE
 
 
 class DashboardParams(StrictModel):

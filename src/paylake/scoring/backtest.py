@@ -27,7 +27,8 @@ from paylake.runtime.context import PaylakeContext
 from paylake.scoring import metrics
 from paylake.scoring.evaluate import Evaluator
 from paylake.scoring.metrics import Group
-from paylake.scoring.scores import evaluator, latest_data_date, scorecard_of, scores_table
+from paylake.scoring.scores import evaluator, latest_data_date
+from paylake.scoring.stored import scorecard_of, scores_table
 
 
 @dataclass(frozen=True)
