@@ -13,13 +13,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pyarrow.compute as pc
-from deltalake import DeltaTable
 
 from paylake.config.loader import DerivedMetadata, DerivedTable, MetadataSource, tables_built_by
 from paylake.contract import BUILT_AT, SCORE_DATE, STALE_INPUTS
 from paylake.errors import UsageError
 
 if TYPE_CHECKING:
+    from deltalake import DeltaTable
+
     from paylake.gold.scorecard import Scorecard
 
 SCORES_BUILDER = "customer_payment_metrics"
@@ -61,6 +62,8 @@ def stored_score(
     Raises:
         UsageError: no scores table, no row for the date, or none for the account on it.
     """
+    from deltalake import DeltaTable  # the local engines' reader; the Databricks code path imports this module too
+
     names = tables_built_by(metadata, "gold", SCORES_BUILDER)
     if not names:
         raise UsageError(f"no gold table uses the {SCORES_BUILDER} builder, so there are no scores")
