@@ -77,7 +77,8 @@ demo: setup
 test: setup jars airflow-env browser
 	PAYLAKE_AIRFLOW_PYTHON=$(AIRFLOW_VENV)/bin/python $(PY) -m pytest $(PYTEST_ARGS)
 
-# The unit tests only (tiny DataFrames, config, the bundle, the package's floors): the edit loop.
+# The unit tests on the embedded engine (tiny DataFrames, config, the bundle, the package's floors): the edit loop,
+# under two minutes; the Spark SCD2 writers' and native Delta's cases run in `make test`.
 test-fast: setup jars
 	$(PY) -m pytest tests/unit -m "not slow" $(PYTEST_ARGS)
 

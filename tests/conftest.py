@@ -70,7 +70,16 @@ def sample_lake(spark: SparkSession, repo: Path, tmp_path_factory: pytest.TempPa
     return build_sample_lake(repo, tmp_path_factory.mktemp("sample") / "lake")
 
 
-@pytest.fixture(params=STORE_KINDS)
+# The Spark SCD2 writers and native Delta through Spark SQL cost several times the embedded engine per case: they
+# run in `make test`, and `make test-fast` (-m "not slow") keeps the embedded engine's case of each test.
+SLOW_KINDS = {"delta_spark", "spark/delta_spark", "spark/delta_rs"}
+
+
+def _kinds(kinds: tuple[str, ...]) -> list[object]:
+    return [pytest.param(kind, marks=pytest.mark.slow) if kind in SLOW_KINDS else kind for kind in kinds]
+
+
+@pytest.fixture(params=_kinds(STORE_KINDS))
 def store_kind(request: pytest.FixtureRequest) -> str:
     """Runs a test once per store: delta-rs and native Delta through Spark SQL."""
     return str(request.param)
@@ -97,7 +106,7 @@ def new_scd2_writer(kind: str, spark: SparkSession, lake_root: Path) -> tuple[Ta
     return store, SparkScd2(store)
 
 
-@pytest.fixture(params=SCD2_WRITERS)
+@pytest.fixture(params=_kinds(SCD2_WRITERS))
 def scd2_writer_kind(request: pytest.FixtureRequest) -> str:
     """Runs a test once per shipped SCD2 writer (:data:`SCD2_WRITERS`)."""
     return str(request.param)

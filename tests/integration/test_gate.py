@@ -14,6 +14,7 @@ from pyspark.sql import functions as F
 from paylake.config.quality import Rule
 from paylake.contract import DQ_METRICS, FLAGS, TableRef
 from paylake.errors import BuildError, DataQualityError
+from paylake.frames import rows_frame
 from paylake.lake.store import TableStore
 from paylake.quality.checks import checks_for
 from paylake.quality.gate import Gate, GateCounts, gated_write
@@ -32,7 +33,8 @@ TABLE = TableRef("bronze", "payments")
 
 def batch(spark: SparkSession) -> DataFrame:
     """Two files: f1 has one rejected row of four and one flagged row, f2 one clean row."""
-    return spark.createDataFrame(
+    return rows_frame(
+        spark,
         [
             ("a", 10.0, "USD", "f1", 1),
             ("b", -5.0, "USD", "f1", 2),

@@ -24,6 +24,7 @@ from pyspark.sql import SparkSession
 from paylake.bronze.scd2 import Scd2Spec, row_hash
 from paylake.bronze.scd2_writers import Scd2Writer
 from paylake.contract import ROW_HASH, TableRef
+from paylake.frames import rows_frame
 from paylake.lake.store import TableStore
 
 BASE = datetime(2026, 1, 1)
@@ -139,16 +140,15 @@ def test_any_batching_of_a_feed_matches_the_reference(
             for i in indexes
             for position, (key, value, name, hour) in enumerate(files[i][0], start=1)
         ]
-        batch = spark.createDataFrame(
+        batch = rows_frame(
+            spark,
             data,
             "id string, value int, name string, updated_at timestamp, _extract_date date, _source_file string, "
             "_source_row int",
         )
         seen = [(key, FIRST_DAY + timedelta(days=i)) for i in indexes for key in files[i][1]]
         presence = (
-            batch.select("id", "_extract_date").unionByName(
-                spark.createDataFrame(seen, "id string, _extract_date date")
-            )
+            batch.select("id", "_extract_date").unionByName(rows_frame(spark, seen, "id string, _extract_date date"))
             if snapshot
             else None
         )

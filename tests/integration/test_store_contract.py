@@ -13,6 +13,7 @@ from pyspark.sql import functions as F
 
 from paylake.contract import TableRef
 from paylake.errors import TableStoreError
+from paylake.frames import rows_frame
 from paylake.lake.store import MergeSpec, TableStore
 
 REF = TableRef("silver", "things")
@@ -30,7 +31,7 @@ def store(store_kind: str, make_store: Callable[[str, Path], TableStore], lake_r
 
 
 def frame(spark: SparkSession, *rows: tuple[object, ...], schema: str = SCHEMA) -> DataFrame:
-    return spark.createDataFrame(list(rows), schema)
+    return rows_frame(spark, list(rows), schema)
 
 
 def content(store: TableStore, ref: TableRef = REF) -> list[tuple[object, ...]]:
@@ -66,7 +67,7 @@ def test_append_of_no_rows_creates_an_empty_table(spark: SparkSession, store: Ta
 
 def test_read_keys_reads_only_the_given_keys(spark: SparkSession, store: TableStore) -> None:
     store.append(REF, frame(spark, (1, "a", D1), (2, "b", D1), (3, "c", D2)))
-    keys = spark.createDataFrame([(1,), (3,), (9,)], "id int")
+    keys = rows_frame(spark, [(1,), (3,), (9,)], "id int")
     got = store.read_keys(REF, keys, filters=[("day", "=", D1)])
     assert [tuple(r) for r in got.collect()] == [(1, "a", D1)]
 
@@ -87,7 +88,7 @@ def test_replace_where_creates_the_table(spark: SparkSession, store: TableStore)
 
 def test_overwrite_replaces_data_and_schema(spark: SparkSession, store: TableStore) -> None:
     store.append(REF, frame(spark, (1, "a", D1)))
-    store.overwrite(REF, spark.createDataFrame([("x", 2.0)], "code string, amount double"))
+    store.overwrite(REF, rows_frame(spark, [("x", 2.0)], "code string, amount double"))
     assert store.read(REF).columns == ["code", "amount"] and content(store) == [("x", 2.0)]
     store.replace(REF, frame(spark, (7, "g", D1)))  # no predicate: the whole table, as overwrite
     assert content(store) == [(7, "g", D1)]

@@ -10,6 +10,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from paylake.config.quality import RULE_TYPES, Rule
+from paylake.frames import rows_frame
 from paylake.quality.checks import apply_checks, checks_for, failure_counts, failure_rows, with_fk_lookups
 from paylake.quality.rules import CHECKS
 
@@ -22,7 +23,8 @@ SCHEMA = (
 
 def rows(spark: SparkSession, *data: tuple[object, ...]) -> DataFrame:
     d = date.fromisoformat
-    return spark.createDataFrame(
+    return rows_frame(
+        spark,
         [(i, a, c, d(x) if x else None, d(y) if y else None, f, r, d("2026-01-05")) for i, a, c, x, y, f, r in data],
         SCHEMA,
     )
@@ -74,7 +76,8 @@ def test_unique_keeps_the_first_row_of_each_file(sample: DataFrame) -> None:
 
 def test_foreign_key_checks_the_key_on_the_rows_extract_date(spark: SparkSession, sample: DataFrame) -> None:
     ts = datetime.fromisoformat
-    versions = spark.createDataFrame(
+    versions = rows_frame(
+        spark,
         [
             ("USD", ts("2025-01-01 00:00:00"), None),  # live
             ("EUR", ts("2025-01-01 00:00:00"), ts("2026-01-05 00:00:00")),  # deleted on the extract date

@@ -16,6 +16,7 @@ from pyspark.sql import functions as F
 from paylake.bronze.scd2 import Scd2Spec, row_hash, scd2_merge_spec, target_columns
 from paylake.bronze.scd2_writers import Scd2Writer
 from paylake.contract import IS_CURRENT, RECORD_VERSION, ROW_HASH, TableRef
+from paylake.frames import rows_frame
 from paylake.lake.store import TableStore
 
 SPEC = Scd2Spec(
@@ -36,7 +37,8 @@ def ts(text: str) -> datetime:
 def batch(spark: SparkSession, *rows: tuple[str, str, int, str, str]) -> DataFrame:
     """Rows of (id, name, value, updated_at, extract_date); source row = position in the file."""
     data = [(i, n, v, ts(u), date.fromisoformat(d), f"t_{d}.csv", pos) for pos, (i, n, v, u, d) in enumerate(rows, 1)]
-    return spark.createDataFrame(
+    return rows_frame(
+        spark,
         data,
         "id string, name string, value int, updated_at timestamp, _extract_date date, _source_file string, "
         "_source_row int",
@@ -45,7 +47,8 @@ def batch(spark: SparkSession, *rows: tuple[str, str, int, str, str]) -> DataFra
 
 def current(spark: SparkSession, *rows: tuple[str, int, str, int]) -> DataFrame:
     """Current target rows of (id, value, effective_from, record_version)."""
-    base = spark.createDataFrame(
+    base = rows_frame(
+        spark,
         [(i, "n", v, ts(f), ts(f), None, True, r) for i, v, f, r in rows],
         "id string, name string, value int, updated_at timestamp, effective_from timestamp, "
         "effective_to timestamp, is_current boolean, record_version int",
@@ -54,7 +57,8 @@ def current(spark: SparkSession, *rows: tuple[str, int, str, int]) -> DataFrame:
 
 
 def expected(spark: SparkSession, *rows: tuple[str, int, str, str | None, bool, int, str]) -> DataFrame:
-    return spark.createDataFrame(
+    return rows_frame(
+        spark,
         [(i, v, ts(f), ts(t) if t else None, c, r, ch) for i, v, f, t, c, r, ch in rows],
         "id string, value int, effective_from timestamp, effective_to timestamp, is_current boolean, "
         "record_version int, _change string",
@@ -90,7 +94,7 @@ def applied(kind: str, spark: SparkSession, lakes: pytest.TempPathFactory, make:
             elif old.asDict() != row.asDict():
                 changed.append((*row, "close" if old[IS_CURRENT] and not row[IS_CURRENT] else "refresh"))
         assert counts == dict(Counter(c[-1] for c in changed)), f"{kind} reported {counts}"
-        return spark.createDataFrame(changed, after.schema.add("_change", "string"))
+        return rows_frame(spark, changed, after.schema.add("_change", "string"))
 
     return run
 
@@ -177,7 +181,7 @@ def test_a_corrections_row_wins_over_the_original_of_its_date_in_one_batch(spark
         ("a", "n", 2, ts("2026-01-05 09:00:00"), date(2026, 1, 5), "t_20260105_v2.csv", 1),
         ("a", "n", 1, ts("2026-01-05 09:00:00"), date(2026, 1, 5), "t_20260105.csv", 7),
     ]
-    rows = spark.createDataFrame(data, batch(spark).schema)
+    rows = rows_frame(spark, data, batch(spark).schema)
     check(changes(scd2, rows, None), expected(spark, ("a", 2, "2026-01-05 09:00:00", None, True, 1, "insert")))
 
 
@@ -241,7 +245,7 @@ def test_same_sequence_within_one_file_keeps_the_last_row(spark: SparkSession, s
 
 
 def presence(spark: SparkSession, *rows: tuple[str, str]) -> DataFrame:
-    return spark.createDataFrame([(i, date.fromisoformat(d)) for i, d in rows], "id string, _extract_date date")
+    return rows_frame(spark, [(i, date.fromisoformat(d)) for i, d in rows], "id string, _extract_date date")
 
 
 def test_snapshot_missing_key_closes_its_current_row(spark: SparkSession, scd2: Engine) -> None:
@@ -310,7 +314,7 @@ def test_merge_spec_matches_key_and_version_and_prunes_by_partition() -> None:
 def test_row_hash_tells_null_from_empty(spark: SparkSession, value: str | None) -> None:
     from paylake.bronze.scd2 import row_hash
 
-    df = spark.createDataFrame([(value,), ("x",)], "v string").select(row_hash(["v"]).alias("h"))
+    df = rows_frame(spark, [(value,), ("x",)], "v string").select(row_hash(["v"]).alias("h"))
     first, second = [r.h for r in df.collect()]
     assert first != second and len(first) == 64
 

@@ -8,6 +8,7 @@ import pytest
 from pydantic import ValidationError
 from pyspark.sql import SparkSession
 
+from paylake.frames import rows_frame
 from paylake.gold.scorecard import Scorecard, score
 
 CARD: dict[str, Any] = {
@@ -60,7 +61,8 @@ def points(late: int, days: int, cut: int, balance: int) -> dict[str, int]:
 def test_points_score_tier_action_and_reasons(spark: SparkSession) -> None:
     card = Scorecard.model_validate(CARD)
     assert card.max_points == 30 + 20 + 10 + 40
-    features = spark.createDataFrame(
+    features = rows_frame(
+        spark,
         [
             ("clean", 0.0, 0.0, False, 0.0),
             ("edges", 0.1, 30.0, False, 9999.99),  # a bin's min is inclusive
@@ -70,7 +72,8 @@ def test_points_score_tier_action_and_reasons(spark: SparkSession) -> None:
         ],
         FEATURES,
     )
-    expected = spark.createDataFrame(
+    expected = rows_frame(
+        spark,
         [
             ("clean", points(0, 0, 0, 0), 0, "LOW", "none", []),
             (
@@ -101,7 +104,7 @@ def test_points_score_tier_action_and_reasons(spark: SparkSession) -> None:
 
 def test_equal_points_keep_the_yaml_order_in_the_reasons(spark: SparkSession) -> None:
     card = Scorecard.model_validate({**CARD, "reasons": 3})
-    features = spark.createDataFrame([("a", 0.2, 10.0, True, 0.0)], FEATURES)  # 10 points each, in YAML order
+    features = rows_frame(spark, [("a", 0.2, 10.0, True, 0.0)], FEATURES)  # 10 points each, in YAML order
     (row,) = score(features, card).collect()
     assert row["risk_reasons"] == ["paid 20% of invoices late", "pays 10 days late on average", "credit limit was cut"]
     assert row["risk_score"] == 30
@@ -111,7 +114,7 @@ def test_python_twin_matches_spark(spark: SparkSession) -> None:
     card = Scorecard.model_validate(CARD)
     values = [0.0, 0.0999, 0.1, 0.125, 0.5, 2.5, 5.0, 29.9, 30.0, 10000.0, 10000.5, None]
     for feature in card.features:
-        df = spark.createDataFrame([(v,) for v in values], f"{feature.feature} double")
+        df = rows_frame(spark, [(v,) for v in values], f"{feature.feature} double")
         spark_points = [r[0] for r in df.select(feature.points()).collect()]
         assert spark_points == [feature.points_for(v) for v in values], feature.feature
         shown = [r[0] for r in df.where(df[feature.feature].isNotNull()).select(feature.reason_text()).collect()]
@@ -121,7 +124,7 @@ def test_python_twin_matches_spark(spark: SparkSession) -> None:
 
 def test_a_new_threshold_needs_only_the_yaml(spark: SparkSession) -> None:
     stricter = {**CARD, "tiers": [{**t, "min_score": t["min_score"] // 5} for t in CARD["tiers"]]}
-    features = spark.createDataFrame([("edges", 0.1, 0.0, False, 0.0)], FEATURES)  # 10 of 100 points
+    features = rows_frame(spark, [("edges", 0.1, 0.0, False, 0.0)], FEATURES)  # 10 of 100 points
     assert score(features, Scorecard.model_validate(CARD)).first()["risk_tier"] == "LOW"  # type: ignore[index]
     assert score(features, Scorecard.model_validate(stricter)).first()["risk_tier"] == "HIGH"  # type: ignore[index]
 
@@ -146,6 +149,6 @@ def test_bad_scorecards_are_refused_with_the_reason(change: dict[str, Any], mess
 
 
 def test_a_scored_feature_must_be_a_column(spark: SparkSession) -> None:
-    features = spark.createDataFrame([("a", 0.2)], "account_id string, late_ratio double")
+    features = rows_frame(spark, [("a", 0.2)], "account_id string, late_ratio double")
     with pytest.raises(ValueError, match=r"scorecard features \['days_late', 'limit_cut', 'balance'\] are not columns"):
         score(features, Scorecard.model_validate(CARD))

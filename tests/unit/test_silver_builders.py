@@ -9,6 +9,7 @@ from chispa import assert_df_equality
 from pyspark.sql import DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 
+from paylake.frames import rows_frame
 from paylake.silver.account_profiles import AccountProfilesParams, account_profiles
 from paylake.silver.invoice_details import InvoiceDetailsParams, invoice_details, line_summary, payment_facts
 from paylake.silver.payment_history import PaymentHistoryParams, account_payment_history
@@ -41,7 +42,8 @@ def invoice_history(spark: SparkSession, *rows: tuple[object, ...]) -> DataFrame
         (i, a, d(idate), d(due), "USD", Decimal(amt), st, d(paid), Decimal(pamt), False, ts(f), ts(f), ts(t), v)
         for i, a, idate, due, amt, st, paid, pamt, f, t, v in rows  # type: ignore[misc]
     ]
-    return spark.createDataFrame(
+    return rows_frame(
+        spark,
         data,
         "invoice_id string, account_id string, invoice_date date, due_date date, currency string, "
         "invoice_amount decimal(18,2), status string, paid_date date, paid_amount decimal(18,2), is_disputed boolean, "
@@ -55,7 +57,8 @@ def account_history(spark: SparkSession, *rows: tuple[object, ...]) -> DataFrame
         (a, "Acme", "Retail", "SMB", "US", "NA", Decimal(lim), terms, st, True, d(cr), ts(f), ts(t), v)
         for a, lim, terms, st, cr, f, t, v in rows  # type: ignore[misc]
     ]
-    return spark.createDataFrame(
+    return rows_frame(
+        spark,
         data,
         "account_id string, account_name string, industry string, segment string, country_code string, "
         "region string, credit_limit decimal(18,2), payment_terms_days int, account_status string, "
@@ -91,7 +94,8 @@ def test_invoice_details_takes_account_terms_valid_on_each_invoice_date_and_sums
             2,
         ),
     )
-    lines = spark.createDataFrame(
+    lines = rows_frame(
+        spark,
         [
             ("L1", "INV-1", "SKU-H", 1, Decimal("100"), ts("2026-02-10 12:00:00"), None, 1),
             ("L2", "INV-1", "SKU-S", 2, Decimal("60"), ts("2026-02-10 12:00:00"), None, 1),
@@ -100,9 +104,10 @@ def test_invoice_details_takes_account_terms_valid_on_each_invoice_date_and_sums
         ],
         f"line_item_id string, invoice_id string, sku_id string, quantity int, line_amount decimal(18,2), {VERSIONED}",
     )
-    products = spark.createDataFrame([("SKU-H", "Hardware"), ("SKU-S", "Software")], "sku_id string, category string")
+    products = rows_frame(spark, [("SKU-H", "Hardware"), ("SKU-S", "Software")], "sku_id string, category string")
     out = invoice_details(invoices, lines, accounts, products, params=InvoiceDetailsParams(), as_of=date(2026, 3, 1))
-    expected = spark.createDataFrame(
+    expected = rows_frame(
+        spark,
         [
             ("INV-1", 30, Decimal("10000"), 1, False, 3, Decimal("210"), False, "Software", "OPEN", 0),
             ("INV-2", 15, Decimal("5000"), 2, False, 1, Decimal("99"), True, None, "OPEN", 0),
@@ -118,7 +123,8 @@ def test_invoice_details_takes_account_terms_valid_on_each_invoice_date_and_sums
 def test_line_summary_is_totals_and_the_largest_category_by_name(spark: SparkSession) -> None:
     """The one-pass summary equals its definition: totals over the lines, and the category with the largest amount
     (a null amount last; ties by name, an unknown SKU's null category last)."""
-    lines = spark.createDataFrame(
+    lines = rows_frame(
+        spark,
         [
             ("i1", "s1", 1, "10.00"),  # a: 10, b: 10 (tie: a by name), unknown: 10 (null category last)
             ("i1", "s2", 2, "10.00"),
@@ -133,7 +139,7 @@ def test_line_summary_is_totals_and_the_largest_category_by_name(spark: SparkSes
         ],
         "invoice_id string, sku_id string, quantity int, line_amount string",
     ).withColumn("line_amount", F.col("line_amount").cast("decimal(18,2)"))
-    products = spark.createDataFrame([("s1", "a"), ("s2", "b"), ("s3", "c")], "sku_id string, category string")
+    products = rows_frame(spark, [("s1", "a"), ("s2", "b"), ("s3", "c")], "sku_id string, category string")
 
     categorised = lines.join(products, "sku_id", "left")
     by_category = categorised.groupBy("invoice_id", "category").agg(F.sum("line_amount").alias("_amount"))
@@ -169,13 +175,15 @@ def test_payment_facts_for_open_paid_early_leap_year_and_month_end_invoices(spar
         ("90_days", "2027-11-02", "2027-12-02", "OPEN", None, "10", "0"),
         ("91_days", "2027-11-01", "2027-12-01", "OPEN", None, "10", "0"),
     ]
-    invoices = spark.createDataFrame(
+    invoices = rows_frame(
+        spark,
         [(i, d(a), d(b), s, d(p), Decimal(m), Decimal(q)) for i, a, b, s, p, m, q in rows],
         "invoice_id string, invoice_date date, due_date date, status string, paid_date date, "
         "invoice_amount decimal(18,2), paid_amount decimal(18,2)",
     )
     out = payment_facts(invoices, date(2028, 3, 1), InvoiceDetailsParams().aging_buckets)
-    expected = spark.createDataFrame(
+    expected = rows_frame(
+        spark,
         [
             ("overdue", False, True, None, 16, 16, True, True, "1-30", Decimal("100")),
             ("paid_early", True, False, 19, -11, 0, False, False, None, Decimal("0")),
@@ -210,7 +218,7 @@ def test_account_profiles_mine_changes_known_on_as_of_only(spark: SparkSession) 
         ("ACC-4", "1000", 30, "ACTIVE", "2026-07-01", "2026-07-01 09:00:00", None, 1),
     )
     out = account_profiles(accounts, params=AccountProfilesParams(recent_change_days=90), as_of=date(2026, 6, 30))
-    expected = spark.createDataFrame(
+    expected = rows_frame(spark, 
         [
             ("ACC-1", Decimal("6000"), 15, "ACTIVE", False, 4, 545, 1, d("2026-05-01"), "DOWN", Decimal("-4000"),
              -40.0, True, 1, 30, True, 2, d("2026-06-10"), 20, True),
@@ -239,7 +247,8 @@ def test_payment_history_windows_trend_balances_and_no_future_invoices(spark: Sp
         ("2026-06-25", "2026-07-25", None, False, False, 0, None, 1000.0, False),
         ("2026-07-02", "2026-08-01", None, False, False, 0, None, 9999.0, True),  # issued after as_of
     ]
-    invoices = spark.createDataFrame(
+    invoices = rows_frame(
+        spark,
         [
             ("ACC-1", d(a), d(b), d(c), p, not p, o, dl, dl > 0, dtp, out, dis)
             for a, b, c, p, o, dl, dtp, out, dis in rows
@@ -248,8 +257,8 @@ def test_payment_history_windows_trend_balances_and_no_future_invoices(spark: Sp
         "is_overdue boolean, days_late int, is_late boolean, days_to_pay int, outstanding_amount_usd double, "
         "is_disputed boolean",
     )
-    accounts = spark.createDataFrame(
-        [("ACC-1", Decimal("3000")), ("ACC-2", Decimal("0"))], "account_id string, credit_limit decimal(18,2)"
+    accounts = rows_frame(
+        spark, [("ACC-1", Decimal("3000")), ("ACC-2", Decimal("0"))], "account_id string, credit_limit decimal(18,2)"
     )
     params = PaymentHistoryParams(windows_days=[90, 30], trend_window_days=30, lookback_days=90)
     out = account_payment_history(invoices, accounts, params=params, as_of=date(2026, 6, 30))
@@ -257,7 +266,7 @@ def test_payment_history_windows_trend_balances_and_no_future_invoices(spark: Sp
         "account_id", "invoices_30d", "invoices_due_30d", "late_ratio_30d", "invoices_90d", "invoices_due_90d",
         "late_ratio_90d",
     ]  # fmt: skip
-    expected = spark.createDataFrame(
+    expected = rows_frame(spark, 
         [
             ("ACC-1", 1, 1, 1.0, 3, 3, 0.6667, 7.0, 11, 34.5, 1.0, 11.0, 2, 1500.0, 1, 500.0, 11, 0.3333, 500.0,
              d("2026-06-25"), d("2026-05-30"), 0.5),
@@ -282,13 +291,15 @@ def test_product_catalog_price_history_as_of(spark: SparkSession) -> None:
         ("SKU-1", "90", False, "2026-07-10 08:00:00", None, 4),  # after as_of
         ("SKU-2", "10", True, "2025-01-01 08:00:00", "2026-03-01 00:00:00", 1),  # delisted
     ]
-    skus = spark.createDataFrame(
+    skus = rows_frame(
+        spark,
         [(s, f"{s} name", "Hardware", Decimal(p), "USD", a, ts(f), ts(t), v) for s, p, a, f, t, v in rows],
         f"sku_id string, sku_name string, category string, unit_price decimal(18,2), currency string, "
         f"is_active boolean, {VERSIONED}",
     )
     out = product_catalog(skus, params=ProductCatalogParams(recent_change_days=90), as_of=date(2026, 6, 30))
-    expected = spark.createDataFrame(
+    expected = rows_frame(
+        spark,
         [
             ("SKU-1", Decimal("120"), False, False, 3, 1, d("2026-05-15"), Decimal("100"), 20.0, True),
             ("SKU-2", Decimal("10"), True, True, 1, 0, None, None, None, False),
