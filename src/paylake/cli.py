@@ -88,7 +88,7 @@ def _score(args: argparse.Namespace) -> int:
 
     source = open_source(args.metadata)
     environment = load_environment(source, args.env)
-    lake = str(args.lake or environment.lake_root or "")
+    lake = environment.lake(args.lake)
     if args.recompute or environment.engine == "databricks" or "://" in lake:  # stored rows: a local lake's
         from paylake.scoring.scores import latest_data_date, score_account
 

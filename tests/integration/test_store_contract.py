@@ -84,6 +84,7 @@ def test_replace_where_replaces_only_matching_rows_and_takes_a_new_column(
 def test_replace_where_creates_the_table(spark: SparkSession, store: TableStore) -> None:
     store.replace_where(REF, frame(spark, (1, "a", D1)), "day = DATE '2026-01-01'", partition_by=["day"])
     assert content(store) == [(1, "a", D1)]
+    assert len(store.history(REF)) == 1  # created holding its rows: one commit, on either store
 
 
 def test_overwrite_replaces_data_and_schema(spark: SparkSession, store: TableStore) -> None:

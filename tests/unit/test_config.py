@@ -136,6 +136,13 @@ def test_unknown_environment_lists_the_available_ones(metadata: Path) -> None:
         load_environment(LocalMetadataSource(metadata), "staging")
 
 
+def test_the_lake_is_the_override_else_the_environments_and_none_on_databricks(metadata: Path) -> None:
+    source = LocalMetadataSource(metadata)
+    local = load_environment(source, "local")
+    assert local.lake_root and local.lake() == local.lake_root and local.lake(Path("/x")) == "/x"
+    assert load_environment(source, "prod").lake() == ""  # Unity Catalog names the tables
+
+
 def test_validate_command_exit_codes(metadata: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["validate", str(metadata)]) == 0
     edit(metadata / "bronze/skus/skus.yaml", "sequence_column: updated_at", "sequence_column: sku_name")

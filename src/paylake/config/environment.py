@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
@@ -129,6 +130,10 @@ class EnvironmentConfig(StrictModel):
                 f"not {self.databricks.catalog!r}"
             )
         return self
+
+    def lake(self, override: str | Path | None = None) -> str:
+        """The lake root: ``override`` (``--lake``, a widget), else :attr:`lake_root`; empty on Databricks."""
+        return str(override or self.lake_root or "")
 
     @property
     def scd2_engine(self) -> Scd2Engine:

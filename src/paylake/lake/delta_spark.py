@@ -67,8 +67,9 @@ class DeltaSparkStore(TableStore):
         (writer.partitionBy(*partition_by) if partition_by else writer).saveAsTable(self.full_name(ref))
 
     def replace_where(self, ref: TableRef, df: DataFrame, predicate: str, partition_by: Sequence[str] = ()) -> None:
-        if not self.exists(ref):
-            self._create_empty(ref, df, partition_by)
+        if not self.exists(ref):  # nothing to replace: the table is created holding the rows, in one commit
+            self.append(ref, df, partition_by)
+            return
         writer = df.write.format("delta").mode("overwrite").option("replaceWhere", predicate)
         writer.option("mergeSchema", "true").saveAsTable(self.full_name(ref))
 

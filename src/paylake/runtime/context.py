@@ -111,7 +111,7 @@ class PaylakeContext:
             environment=environment,
             metadata=source,
             landing_root=str(landing_root or environment.landing_root),
-            lake_root=str(lake_root or environment.lake_root or ""),
+            lake_root=environment.lake(lake_root),
             spark_session=spark,
             secrets=secrets or EnvSecrets(),
         )
