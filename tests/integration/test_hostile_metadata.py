@@ -50,4 +50,10 @@ def test_the_corpus_covers_the_issue_list() -> None:
         "path_traversal",
         "sql_injection_identifier",
         "sql_injection_expression",
+        "python_object_tag",
+        "anchor_bomb",
+        "duplicate_key",
+        "huge_float",
+        "huge_integer",
     } <= names
+    assert len(names) >= 30

@@ -23,9 +23,10 @@ _DECIMAL = re.compile(r"decimal\((\d{1,2}),\s*(\d{1,2})\)")
 
 
 class StrictModel(BaseModel):
-    """Immutable model that rejects unknown keys, so a typo in YAML is an error, not a silent default."""
+    """Immutable model that rejects unknown keys, so a typo in YAML is an error, not a silent default, and numbers
+    that are not finite (YAML's ``.nan``, ``.inf``, or ``1e400``, which overflows to infinity)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 def spark_type(declared: str) -> str:

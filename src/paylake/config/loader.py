@@ -114,8 +114,15 @@ def _key_path(loc: Sequence[int | str]) -> str:
 
 def _parse_yaml(source: MetadataSource, relative_path: str) -> tuple[object, list[ConfigIssue]]:
     name = source.display(relative_path)
+    text = ""
     try:
-        data = yaml.load(source.read_text(relative_path), Loader=UniqueKeyLoader)  # a safe loader
+        text = source.read_text(relative_path)
+        data = yaml.load(text, Loader=UniqueKeyLoader)  # a safe loader
+    except yaml.reader.ReaderError as exc:  # a character YAML does not allow, e.g. NUL
+        before = text[: exc.position]
+        where = f"line {before.count(chr(10)) + 1}, column {len(before) - before.rfind(chr(10))}"
+        reason = f"unacceptable character #x{exc.character:04x}: {exc.reason}"
+        return None, [ConfigIssue(name, where, f"invalid YAML: {reason}")]
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
