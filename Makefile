@@ -14,7 +14,7 @@ AIRFLOW_VENV ?= .venv-airflow
 AIRFLOW_PINS := apache-airflow==2.10.5 apache-airflow-providers-databricks==7.7.5
 AIRFLOW_STAMP := $(AIRFLOW_VENV)/.installed-$(shell echo '$(AIRFLOW_PINS)' | cksum | cut -d' ' -f1)
 
-.PHONY: setup jars airflow-env browser demo test test-fast bench lint check-prereqs sample clean
+.PHONY: setup jars airflow-env browser demo test test-fast hostile bench lint check-prereqs sample clean
 
 check-prereqs:
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "paylake: '$(PYTHON)' not found; install Python 3.10+ (set PYTHON=... to choose one)." >&2; exit 1; }
@@ -81,6 +81,10 @@ test: setup jars airflow-env browser
 # under two minutes; the Spark SCD2 writers' and native Delta's cases run in `make test`.
 test-fast: setup jars
 	$(PY) -m pytest tests/unit -m "not slow" $(PYTEST_ARGS)
+
+# The hostile corpora whole (tests/hostile): every CSV and metadata case, `make test`'s subset included.
+hostile: setup jars
+	$(PY) -m pytest tests/integration/test_hostile_csv.py tests/integration/test_hostile_metadata.py -m "extended or not extended" $(PYTEST_ARGS)
 
 # Seeded dataset (SCALE=1.0: 20k accounts, ~1M invoices, ~3M line items), full load + 1 daily increment as whole
 # processes; writes build/bench/results.json and prints the table. SCALE=0.01 is the smoke run.

@@ -9,6 +9,7 @@ import io
 import logging
 import shutil
 from collections import Counter
+from collections.abc import Callable
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -30,12 +31,16 @@ END, DAY = date(2026, 3, 10), date(2026, 3, 11)
 TABLE = "invoice_line_items"
 HEADER = ["line_item_id", "invoice_id", "sku_id", "quantity", "unit_price", "discount_pct", "line_amount", "updated_at"]
 HUGE = 10 * 1024 * 1024
-# Cases too big to store, made by the test: the seventh of 20 rows gets a 10 MB value, or 25,000 fields (under
-# the default max_fields, quarantined), or 150,000 (over it, the file refused).
-GENERATED = {
-    "huge_field": lambda row: row.__setitem__(2, "S" * HUGE),
-    "wide_row": lambda row: row.extend([""] * (25_000 - len(row))),
-    "too_wide_row": lambda row: row.extend([""] * (150_000 - len(row))),
+EXTRA = [f"extra_{index:05d}" for index in range(10_000 - len(HEADER))]
+# Cases too big to store, made by the test from 20 rows: the seventh gets a 10 MB value, or 25,000 fields (under
+# the default max_fields, quarantined), or 150,000 (over it, the file refused); or the file has 10,000 columns,
+# or a header of 1.1 MB.
+GENERATED: dict[str, Callable[[list[list[str]]], list[str]]] = {
+    "huge_field": lambda rows: (rows[6].__setitem__(2, "S" * HUGE), HEADER)[1],
+    "wide_row": lambda rows: (rows[6].extend([""] * (25_000 - len(rows[6]))), HEADER)[1],
+    "too_wide_row": lambda rows: (rows[6].extend([""] * (150_000 - len(rows[6]))), HEADER)[1],
+    "ten_thousand_columns": lambda rows: ([row.extend(["x"] * len(EXTRA)) for row in rows], [*HEADER, *EXTRA])[1],
+    "endless_header": lambda rows: [*HEADER, *(f"column_{index:020d}" for index in range(40_000))],
 }
 
 
@@ -69,9 +74,9 @@ def case_files(case: str, landing: Path) -> list[Path]:
             [f"HX-{case}-{i:02d}", f"INV-{i:08d}", "SKU-00001", "1", "1.00", "0.00", "1.00", "2026-03-11 09:00:00"]
             for i in range(1, 21)
         ]
-        GENERATED[case](rows[6])
+        header = GENERATED[case](rows)
         path = landing / TABLE / f"{TABLE}_20260311.csv"
-        path.write_text(csv_text(rows))
+        path.write_text(csv_text(rows, header))
         return [path]
     added = []
     for source in sorted(p for p in (CORPUS / case).rglob("*") if p.is_file()):
@@ -133,7 +138,11 @@ def assert_accounted(lake: Path, path: Path, rejected: dict[str, int] | None, wr
     assert all(row["_dq_reason"] for row in quarantined)
 
 
-@pytest.mark.parametrize("case", [*sorted(CASES)], ids=str)
+@pytest.mark.parametrize(
+    "case",
+    [pytest.param(c, marks=pytest.mark.extended) if CASES[c].get("suite") == "extended" else c for c in sorted(CASES)],
+    ids=str,
+)
 def test_hostile_file_is_quarantined_or_refused_and_nothing_else_moves(
     case: str,
     loaded: tuple[Path, Path],
@@ -172,7 +181,7 @@ def test_hostile_file_is_quarantined_or_refused_and_nothing_else_moves(
             assert Counter(rule for row in quarantined for rule in row["_dq_rules"]) == Counter(spec["rejected"])
     elif expect == "loaded":
         assert result.status == "SUCCESS", result.error
-        assert_accounted(lake, added[0], spec.get("rejected", {}))
+        assert_accounted(lake, added[0], spec.get("rejected", {}), spec.get("read"))
         loaded_rows = {row["line_item_id"]: row for row in rows_of(lake, TABLE, added[0].name)}
         for key, columns in spec.get("values", {}).items():
             for column, text in columns.items():
@@ -215,7 +224,21 @@ def test_the_corpus_covers_the_issue_list() -> None:
         "unknown_table",
         "dated_after_as_of",
         "redelivered_with_other_content",
+        "utf16_with_bom",
+        "latin1_accents",
+        "windows1252_smart_quotes",
+        "gzip_named_csv",
+        "only_blank_lines",
+        "nan_quantity",
+        "infinity_price",
+        "overflowing_amount",
+        "impossible_date",
+        "earliest_date",
+        "latest_date",
+        "duplicate_header_name",
+        "ten_thousand_columns",
     } <= set(CASES)
+    assert len(CASES) >= 50
     stored = {p.name for p in CORPUS.iterdir() if p.is_dir()}
     assert stored == set(CASES) - set(GENERATED)
 

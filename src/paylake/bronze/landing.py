@@ -27,7 +27,7 @@ from paylake.quality.checks import CheckSpec
 logger = logging.getLogger(__name__)
 
 RAW, CORRUPT = "_raw", "_corrupt_record"
-HEADER_BYTES = 1 << 16  # a header row longer than this is not a header
+HEADER_BYTES = 1 << 20  # a header row longer than this (1 MiB: 10,000 names of 100 characters) is not a header
 _COMPRESSED = {b"\x1f\x8b": "gzip", b"PK\x03\x04": "zip"}  # magic bytes no CSV text starts with
 _DATE_TEXT = r"^\d{4}-\d{2}-\d{2}$"
 _TIMESTAMP_TEXT = r"^\d{4}-\d{2}-\d{2}([ T]\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?)?(Z|[+-]\d{2}:?\d{2})?$"
@@ -55,12 +55,22 @@ def read_header(file: LandingFile, config: BronzeTableConfig) -> list[str]:
     if kind:
         raise IngestionError(f"{file.path}: the file is {kind}-compressed, not CSV text; deliver it uncompressed")
     first = start.split(b"\n", 1)[0]
+    if len(first) == HEADER_BYTES:
+        raise IngestionError(f"{file.path}: the header row is longer than {HEADER_BYTES:,} bytes; not a header")
+    if start.startswith((b"\xff\xfe", b"\xfe\xff")) or b"\x00" in first:  # a UTF-16 BOM, or its zero bytes
+        raise IngestionError(f"{file.path}: the file is UTF-16 (or binary), not UTF-8 text; deliver it as UTF-8")
     if b"\r" in first.rstrip(b"\r"):
         raise IngestionError(f"{file.path}: lines end in a bare carriage return (CR); deliver LF or CRLF line endings")
     text = first.decode("utf-8", errors="replace").lstrip("\ufeff").rstrip("\r\n")
     if not text:
         raise IngestionError(f"{file.path}: empty file, expected a header row")
     return next(csv.reader(io.StringIO(text), delimiter=options.delimiter, quotechar=options.quote))
+
+
+def _names(names: Sequence[str], shown: int = 20) -> str:
+    """Column names for a message: the first ``shown`` of them, and how many more (a header may have thousands)."""
+    more = len(names) - shown
+    return f"{list(names[:shown])}" + (f" and {more:,} more" if more > 0 else "")
 
 
 def _delimiter_hint(header: Sequence[str], config: BronzeTableConfig) -> str:
@@ -95,18 +105,18 @@ def file_layout(file: LandingFile, config: BronzeTableConfig) -> FileLayout:
     if required:
         raise IngestionError(
             f"{file.path}: header lacks required column(s) {required} of bronze/{config.table}"
-            f"{_delimiter_hint(header, config)}; found {header}"
+            f"{_delimiter_hint(header, config)}; found {_names(header)}"
         )
     if extra and config.on_new_columns == "fail":
         raise IngestionError(
-            f"{file.path}: undeclared column(s) {list(extra)} and bronze/{config.table} has on_new_columns: fail; "
+            f"{file.path}: undeclared column(s) {_names(extra)} and bronze/{config.table} has on_new_columns: fail; "
             "declare them in the metadata or change the policy"
         )
     if missing:
         logger.warning("%s: no column(s) %s; loaded as null", file.path, list(missing))
     if extra:
         what = "kept in _rescued_data" if config.on_new_columns == "rescue" else "ignored (on_new_columns: ignore)"
-        logger.warning("%s: undeclared column(s) %s %s", file.path, list(extra), what)
+        logger.warning("%s: undeclared column(s) %s %s", file.path, _names(extra), what)
     return FileLayout(tuple(header), missing, extra)
 
 
