@@ -14,7 +14,7 @@ AIRFLOW_VENV ?= .venv-airflow
 AIRFLOW_PINS := apache-airflow==2.10.5 apache-airflow-providers-databricks==7.7.5
 AIRFLOW_STAMP := $(AIRFLOW_VENV)/.installed-$(shell echo '$(AIRFLOW_PINS)' | cksum | cut -d' ' -f1)
 
-.PHONY: setup jars airflow-env browser demo test test-fast hostile bench lint check-prereqs sample clean
+.PHONY: setup jars airflow-env browser demo test test-fast hostile chaos bench lint check-prereqs sample clean
 
 check-prereqs:
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "paylake: '$(PYTHON)' not found; install Python 3.10+ (set PYTHON=... to choose one)." >&2; exit 1; }
@@ -86,6 +86,12 @@ test-fast: setup jars
 hostile: setup jars
 	$(PY) -m pytest tests/integration/test_hostile_csv.py tests/integration/test_hostile_metadata.py -m "extended or not extended" $(PYTEST_ARGS)
 
+# Crash safety measured (bench/chaos.py): `paylake run all` killed KILLS times at random moments, re-run, compared
+# with an uninterrupted run; writes build/chaos/results.json. make test keeps a deterministic subset.
+KILLS ?= 200
+chaos: setup
+	$(PY) bench/chaos.py --kills $(KILLS)
+
 # Seeded dataset (SCALE=1.0: 20k accounts, ~1M invoices, ~3M line items), full load + 1 daily increment as whole
 # processes; writes build/bench/results.json and prints the table. SCALE=0.01 is the smoke run.
 bench: setup
@@ -94,7 +100,7 @@ bench: setup
 lint: setup
 	$(VENV)/bin/ruff check src tests airflow notebooks bench
 	$(VENV)/bin/ruff format --check src tests airflow bench
-	$(VENV)/bin/mypy src bench/run_bench.py
+	$(VENV)/bin/mypy src bench/run_bench.py bench/chaos.py
 
 # Regenerates the bundled sample feeds under landing/ (deterministic: same seed, same bytes).
 sample: setup
