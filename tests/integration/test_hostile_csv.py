@@ -32,14 +32,32 @@ TABLE = "invoice_line_items"
 HEADER = ["line_item_id", "invoice_id", "sku_id", "quantity", "unit_price", "discount_pct", "line_amount", "updated_at"]
 HUGE = 10 * 1024 * 1024
 EXTRA = [f"extra_{index:05d}" for index in range(10_000 - len(HEADER))]
-# Cases too big to store, made by the test from 20 rows: the seventh gets a 10 MB value, or 25,000 fields (under
-# the default max_fields, quarantined), or 150,000 (over it, the file refused); or the file has 10,000 columns,
-# or a header of 1.1 MB.
+
+
+def _seventh_row(change: Callable[[list[str]], object]) -> Callable[[list[list[str]]], list[str]]:
+    """A generated case that changes the seventh row only; the header stays."""
+
+    def make(rows: list[list[str]]) -> list[str]:
+        change(rows[6])
+        return HEADER
+
+    return make
+
+
+def _ten_thousand_columns(rows: list[list[str]]) -> list[str]:
+    for row in rows:
+        row.extend(["x"] * len(EXTRA))
+    return [*HEADER, *EXTRA]
+
+
+# Cases too big to store, made by the test from 20 rows (each returns the header): the seventh row gets a 10 MB
+# value, or 25,000 fields (under the default max_fields, quarantined), or 150,000 (over it, the file refused); or
+# the file has 10,000 columns, or a header of 1.1 MB.
 GENERATED: dict[str, Callable[[list[list[str]]], list[str]]] = {
-    "huge_field": lambda rows: (rows[6].__setitem__(2, "S" * HUGE), HEADER)[1],
-    "wide_row": lambda rows: (rows[6].extend([""] * (25_000 - len(rows[6]))), HEADER)[1],
-    "too_wide_row": lambda rows: (rows[6].extend([""] * (150_000 - len(rows[6]))), HEADER)[1],
-    "ten_thousand_columns": lambda rows: ([row.extend(["x"] * len(EXTRA)) for row in rows], [*HEADER, *EXTRA])[1],
+    "huge_field": _seventh_row(lambda row: row.__setitem__(2, "S" * HUGE)),
+    "wide_row": _seventh_row(lambda row: row.extend([""] * (25_000 - len(row)))),
+    "too_wide_row": _seventh_row(lambda row: row.extend([""] * (150_000 - len(row)))),
+    "ten_thousand_columns": _ten_thousand_columns,
     "endless_header": lambda rows: [*HEADER, *(f"column_{index:020d}" for index in range(40_000))],
 }
 
