@@ -113,6 +113,16 @@ def _backtest(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _train(args: argparse.Namespace) -> int:
+    from paylake.scoring.train import render_training, train, write_card
+
+    context = _context(args)
+    fitted = train(context, args.start, args.end, args.horizon_days, args.step_days, args.note)
+    written = write_card(context, fitted, args.out)
+    sys.stdout.write(render_training(fitted.card, written) + "\n")
+    return EXIT_OK
+
+
 def _history(args: argparse.Namespace) -> int:
     from paylake.lake.versions import render_versions, table_ref, versions
 
@@ -254,6 +264,7 @@ COMMANDS = {
     "rollback": _rollback,
     "score": _score,
     "backtest": _backtest,
+    "train": _train,
     "maintain": _maintain,
     "sql": _sql,
     "dashboard": _dashboard,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 from datetime import date
+from pathlib import Path
 
 
 def _date(text: str) -> date:
@@ -72,6 +73,17 @@ def build_parser() -> argparse.ArgumentParser:
         "--challenger", action="store_true", help="also fit a logistic regression and compare out of time"
     )
     _paths(backtest)
+
+    train = commands.add_parser("train", help="fit the risk scorecard on past dates, out of time, and write it")
+    train.add_argument("--from", type=_date, required=True, dest="start", help="first score date")
+    train.add_argument("--to", type=_date, required=True, dest="end", help="last score date")
+    train.add_argument("--horizon-days", type=int, default=60, help="outcome window after each date (60)")
+    train.add_argument("--step-days", type=int, default=7, help="days between score dates (7)")
+    train.add_argument("--note", help="what the card is fitted on, kept in its training summary")
+    train.add_argument(
+        "--out", type=Path, help="where to write the scores table's YAML (default: in place, in local metadata)"
+    )
+    _paths(train)
 
     maintain = commands.add_parser("maintain", help="archive SCD2 versions past retention, vacuum old files")
     maintain.add_argument("--as-of", type=_date, required=True, help="maintenance date YYYY-MM-DD")

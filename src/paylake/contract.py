@@ -164,7 +164,8 @@ OPS_SCHEMAS: dict[TableRef, str] = {
         "ks double, tiers_monotonic boolean, "
         "tiers array<struct<tier:string,observations:bigint,late_rate:double>>, "
         "calibration array<struct<band:string,observations:bigint,avg_score:double,late_rate:double>>, "
-        "created_at timestamp"
+        "created_at timestamp, brier double, "
+        "deciles array<struct<decile:int,observations:bigint,predicted:double,late_rate:double>>"
     ),
 }
 OPS_TABLES = frozenset(ref.name for ref in OPS_SCHEMAS)

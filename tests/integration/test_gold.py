@@ -3,6 +3,7 @@ against the tables they summarise, partition replacement, on-demand scoring and 
 
 from __future__ import annotations
 
+import math
 import shutil
 from collections import Counter, defaultdict
 from datetime import date, timedelta
@@ -21,8 +22,9 @@ from paylake.lake.delta_rs import DeltaRsStore
 from paylake.pipeline.runner import run_gold
 from paylake.runtime.context import PaylakeContext
 from paylake.scoring.backtest import run_backtest
-from paylake.scoring.scores import latest_data_date, score_account
+from paylake.scoring.scores import evaluator, latest_data_date, score_account
 from paylake.scoring.stored import scorecard_of, scores_table
+from paylake.scoring.train import train, write_card
 
 AUDIT = {"as_of", "stale_inputs", "_dq_flags", "_built_at"}  # bookkeeping of the daily build
 
@@ -62,6 +64,9 @@ def test_gold_runs_after_silver_and_scores_every_account_by_the_yaml(sample_lake
         expected = {f.feature: f.points_for(r[f.feature]) for f in card.features}
         assert points == expected, r["account_id"]
         assert r["risk_score"] == int((sum(points.values()) * 100 / card.max_points) + 0.5)
+        assert card.calibration is not None  # the shipped card is fitted (docs/scorecard.md)
+        log_odds = card.calibration.intercept + card.calibration.log_odds_per_point * sum(points.values())
+        assert r["p_late_60d"] == pytest.approx(1 / (1 + math.exp(-log_odds)), abs=5e-5)
         tier = [t for t in card.tiers if t.min_score <= r["risk_score"]][-1]
         assert (r["risk_tier"], r["recommended_action"]) == (tier.name, tier.action)
         ranked = sorted(
@@ -168,8 +173,14 @@ def test_backtest_scores_past_dates_and_records_the_result(
     assert result.auc is not None and result.auc > 0.7  # 0.77 over five dates; see docs/scorecard.md
     assert sum(g.observations for g in result.tiers) == result.observations
     assert sum(g.observations for g in result.calibration) == result.observations
+    # The card is calibrated: a Brier score, and deciles of the predicted probability against the late rate.
+    assert result.brier is not None and 0 < result.brier < 0.25  # 0.25: a coin's
+    assert sum(g.observations for g in result.deciles) == result.observations and len(result.deciles) >= 5
+    predicted = [g.avg_score for g in result.deciles]
+    assert predicted == sorted(predicted) and all(0 < (p or 0) < 1 for p in predicted)
     (recorded,) = rows(lake, "ops", "backtest_results")
     assert recorded["run_id"] == "bt1" and recorded["auc"] == pytest.approx(result.auc)
+    assert recorded["brier"] == pytest.approx(result.brier) and len(recorded["deciles"]) == len(result.deciles)
     assert [t["tier"] for t in recorded["tiers"]] == ["LOW", "MEDIUM", "HIGH", "CRITICAL"]
 
 
@@ -199,3 +210,37 @@ def test_every_table_run_is_recorded_with_its_own_start(sample_lake: SampleLake)
         assert all(r["started_at"] <= r["finished_at"] for r in ordered)
         pairs = zip(ordered, ordered[1:], strict=False)
         assert all(earlier["finished_at"] <= later["started_at"] for earlier, later in pairs)
+
+
+def test_train_fits_a_card_out_of_time_and_writes_it_into_the_table_yaml(
+    spark: SparkSession, repo: Path, sample_lake: SampleLake, tmp_path: Path
+) -> None:
+    metadata = tmp_path / "metadata"
+    shutil.copytree(repo / "metadata", metadata)
+    ctx = PaylakeContext.create("local", metadata, repo / "landing", sample_lake.root, spark=spark)
+    shipped = scorecard_of(scores_table(ctx.derived("gold")))
+    with pytest.raises(UsageError, match="the latest score date this horizon allows is 2026-09-21"):
+        train(ctx, date(2026, 9, 1), date(2026, 9, 22), 60, 7)
+    fitted = train(ctx, date(2026, 8, 23), date(2026, 9, 20), 60, 14, note="test")
+    card, summary = fitted.card, fitted.card.training
+    assert summary is not None and card.calibration is not None and card.calibration.horizon_days == 60
+    # Out of time: fitted on the earlier dates, judged on the later one.
+    assert summary.score_dates == [date(2026, 8, 23), date(2026, 9, 6)]
+    assert summary.out_of_time_dates == [date(2026, 9, 20)] and summary.note == "test"
+    assert 300 < summary.observations <= 2 * 240 and 0 < summary.late < summary.observations
+    assert summary.auc_out_of_time is not None and summary.auc_out_of_time > 0.7
+    # Every candidate is either scored (with a positive coefficient) or listed as dropped, with why.
+    scored = {f.feature for f in card.features}
+    assert scored | {d.feature for d in summary.dropped} == {f.feature for f in shipped.candidates()}
+    assert all(summary.coefficients[name] > 0 for name in scored) and scored <= set(summary.information_values)
+    assert all(d.why for d in summary.dropped)
+    for feature in card.features:  # risk rises with the value: points never fall from one bin to the next
+        assert [b.points for b in feature.bins] == sorted(b.points for b in feature.bins) and feature.max_points > 0
+    # Written into the table's YAML, which stays valid metadata and scores with the fitted card.
+    written = write_card(ctx, fitted, None)
+    assert written == metadata / fitted.table_file
+    reloaded = PaylakeContext.create("local", metadata, repo / "landing", sample_lake.root, spark=spark)
+    assert scorecard_of(scores_table(reloaded.derived("gold"))) == card
+    scores = evaluator(reloaded).table("gold.customer_payment_metrics", date(2026, 9, 20)).collect()
+    by_score = sorted((r["risk_score"], r["p_late_60d"]) for r in scores)
+    assert all(0 < p < 1 for _, p in by_score) and [p for _, p in by_score] == sorted(p for _, p in by_score)

@@ -5,11 +5,16 @@ count as 0/1), nothing below the first bin, and ``missing_points`` when the feat
 the points earned as a share of the points attainable, 0-100 (higher = riskier). Tiers are score ranges, each
 with the action collections should take. The reasons are the features that added the most points, in the
 words of the YAML, with the account's own value filled in.
+
+A card fitted by `paylake train` (:mod:`paylake.scoring.train`) also carries its calibration: the log-odds of
+paying late at zero points and per point, from which each row gets ``p_late_<horizon>d``, the probability that an
+invoice due in the next ``horizon_days`` is paid late or not at all; and a summary of the fit.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Literal
 
@@ -123,12 +128,65 @@ class RiskTier(StrictModel):
     action: str = Field(min_length=1)
 
 
+class Calibration(StrictModel):
+    """``p_late = 1 / (1 + exp(-(intercept + log_odds_per_point x points)))``, for invoices due within
+    ``horizon_days``."""
+
+    horizon_days: int = Field(ge=1)
+    intercept: float
+    log_odds_per_point: float = Field(gt=0)
+
+    @property
+    def column(self) -> str:
+        return f"p_late_{self.horizon_days}d"
+
+    def probability(self, points: Column) -> Column:
+        return F.round(
+            F.lit(1.0) / (F.lit(1.0) + F.exp(-(F.lit(self.intercept) + points * self.log_odds_per_point))), 4
+        )
+
+
+class DroppedFeature(StrictModel):
+    """A candidate feature the fit left out, and why; kept so that the next fit considers it again."""
+
+    feature: Identifier
+    reason: str = Field(min_length=1)
+    format: ValueFormat = "number"
+    why: str
+
+    def candidate(self) -> ScoreFeature:
+        """The feature as a candidate for the next fit (its bins are the fit's to set)."""
+        return ScoreFeature(
+            feature=self.feature, reason=self.reason, format=self.format, bins=[ScoreBin(min=0, points=0)]
+        )
+
+
+class TrainingSummary(StrictModel):
+    """What a fitted card was fitted on and how it did (written by `paylake train`, read by people)."""
+
+    note: str | None = None
+    score_dates: list[date] = Field(min_length=1)
+    out_of_time_dates: list[date] = []
+    observations: int = Field(ge=1)
+    late: int = Field(ge=0)
+    intercept: float
+    coefficients: dict[str, float]
+    information_values: dict[str, float]
+    dropped: list[DroppedFeature] = []
+    auc_training: float | None = None
+    auc_out_of_time: float | None = None
+    brier_out_of_time: float | None = None
+
+
 class Scorecard(StrictModel):
-    """The whole scorecard: features, tiers (ascending, the first starting at 0) and how many reasons to give."""
+    """The whole scorecard: features, tiers (ascending, the first starting at 0) and how many reasons to give;
+    a fitted card adds its calibration and training summary."""
 
     features: list[ScoreFeature] = Field(min_length=1)
     tiers: list[RiskTier] = Field(min_length=1)
     reasons: int = Field(default=3, ge=1, le=10)
+    calibration: Calibration | None = None
+    training: TrainingSummary | None = None
 
     @model_validator(mode="after")
     def _consistent(self) -> Scorecard:
@@ -146,6 +204,11 @@ class Scorecard(StrictModel):
             raise ValueError(f"duplicate tier names in {tier_names}")
         return self
 
+    def candidates(self) -> list[ScoreFeature]:
+        """The features a new fit starts from: the scored ones and those the last fit dropped."""
+        dropped = [d.candidate() for d in self.training.dropped] if self.training is not None else []
+        return [*self.features, *dropped]
+
     @property
     def max_points(self) -> int:
         """The most points an account can earn; it scores 100."""
@@ -160,8 +223,8 @@ def score(features: DataFrame, scorecard: Scorecard) -> DataFrame:
     """``features`` with the scorecard's columns appended.
 
     Adds ``risk_points`` (feature -> points, every scored feature), ``risk_score`` (0-100, int),
-    ``risk_tier``, ``recommended_action`` and ``risk_reasons`` (up to ``scorecard.reasons`` sentences, most
-    points first; ties keep the YAML order).
+    ``p_late_<horizon>d`` (a calibrated card only), ``risk_tier``, ``recommended_action`` and ``risk_reasons``
+    (up to ``scorecard.reasons`` sentences, most points first; ties keep the YAML order).
 
     Raises:
         ValueError: a scored feature is not a column of ``features``.
@@ -184,12 +247,13 @@ def score(features: DataFrame, scorecard: Scorecard) -> DataFrame:
         ]
     )
     strongest = F.slice(F.array_sort(F.filter(candidates, lambda c: c["rank"] < 0)), 1, scorecard.reasons)
+    scored = features.withColumn(
+        "risk_points", F.create_map(*[part for f, p in points.items() for part in (F.lit(f), p.cast("int"))])
+    ).withColumn("risk_score", risk_score)
+    if scorecard.calibration is not None:
+        scored = scored.withColumn(scorecard.calibration.column, scorecard.calibration.probability(total))
     return (
-        features.withColumn(
-            "risk_points", F.create_map(*[part for f, p in points.items() for part in (F.lit(f), p.cast("int"))])
-        )
-        .withColumn("risk_score", risk_score)
-        .withColumn("risk_tier", tier)
+        scored.withColumn("risk_tier", tier)
         .withColumn("recommended_action", action)
         .withColumn("risk_reasons", F.transform(strongest, lambda c: c["text"]))
     )

@@ -40,7 +40,8 @@ class Observation:
     score: float
     tier: str
     late: bool
-    features: tuple[float, ...] = ()
+    features: tuple[float | None, ...] = ()
+    probability: float | None = None
 
 
 @dataclass(frozen=True)
@@ -55,6 +56,8 @@ class ModelResult:
     ks: float | None
     tiers: Sequence[Group] = ()
     calibration: Sequence[Group] = ()
+    brier: float | None = None
+    deciles: Sequence[Group] = ()  # by predicted probability: avg_score is the mean probability
 
     @property
     def monotonic(self) -> bool | None:
@@ -107,29 +110,49 @@ def outcomes(invoices: DataFrame, score_date: date, horizon_days: int) -> DataFr
     return invoices.where(due).groupBy("account_id").agg(F.max(F.col("is_late").cast("int")).alias("late"))
 
 
-def _observations(
-    evaluate: Evaluator, table: str, truth: DataFrame, dates: Sequence[date], horizon_days: int, card: Scorecard
+def out_of_time_split(dates: Sequence[date]) -> date | None:
+    """The first score date of the later half, held out of training (None with fewer than two dates)."""
+    return dates[(len(dates) + 1) // 2] if len(dates) > 1 else None
+
+
+def observations(
+    evaluate: Evaluator,
+    table: str,
+    truth: DataFrame,
+    dates: Sequence[date],
+    horizon_days: int,
+    card: Scorecard,
+    features: Sequence[str],
 ) -> list[Observation]:
-    observations = []
-    features = [f.feature for f in card.features]
+    """Each account with an outcome on each date: its score, tier, probability (a calibrated card) and the
+    values of ``features`` as known on that date (None when unknown)."""
+    found = []
+    probability = F.col(card.calibration.column) if card.calibration is not None else F.lit(None).cast("double")
+    values = [F.col(f).cast("double").alias(f) for f in features]
     for day in dates:
         scores = evaluate.table(table, day).select(
-            "account_id", "risk_score", "risk_tier", *[F.col(f).cast("double").alias(f) for f in features]
+            "account_id", "risk_score", "risk_tier", probability.alias("p"), *values
         )
         for row in scores.join(outcomes(truth, day, horizon_days), "account_id").collect():
-            values = tuple(float(row[f]) if row[f] is not None else 0.0 for f in features)
-            observations.append(
+            found.append(
                 Observation(
-                    day, row["account_id"], float(row["risk_score"]), row["risk_tier"], bool(row["late"]), values
+                    day,
+                    row["account_id"],
+                    float(row["risk_score"]),
+                    row["risk_tier"],
+                    bool(row["late"]),
+                    tuple(row[f] for f in features),
+                    row["p"],
                 )
             )
-    return observations
+    return found
 
 
 def evaluate_scores(
     model: str, evaluated_on: str, observations: Sequence[Observation], card: Scorecard | None
 ) -> ModelResult:
-    """Metrics of the observations' scores; tiers and calibration when the scores are the scorecard's."""
+    """Metrics of the observations' scores; tiers and calibration when the scores are the scorecard's, the Brier
+    score and deciles when they carry a probability."""
     scores = [o.score for o in observations]
     late = [o.late for o in observations]
     tiers: Sequence[Group] = ()
@@ -137,6 +160,10 @@ def evaluate_scores(
     if card is not None:
         tiers = metrics.late_rate_by_tier([o.tier for o in observations], late, [t.name for t in card.tiers])
         bands = metrics.calibration(scores, late)
+    probabilities = [o.probability for o in observations if o.probability is not None]
+    brier, deciles = None, []
+    if observations and len(probabilities) == len(observations):
+        brier, deciles = metrics.brier(probabilities, late), metrics.deciles(probabilities, late)
     return ModelResult(
         model,
         evaluated_on,
@@ -146,6 +173,8 @@ def evaluate_scores(
         metrics.ks(scores, late),
         tiers,
         bands,
+        brier,
+        deciles,
     )
 
 
@@ -160,16 +189,33 @@ def _challenger(
     spark = context.spark
 
     def frame(rows: Sequence[Observation]) -> DataFrame:
-        data = [(i, Vectors.dense(list(o.features)), float(o.late)) for i, o in enumerate(rows)]
+        data = [(i, Vectors.dense([v or 0.0 for v in o.features]), float(o.late)) for i, o in enumerate(rows)]
         return spark.createDataFrame(data, ["i", "features", "label"])
 
     model = LogisticRegression(maxIter=100, regParam=0.01, standardization=True).fit(frame(train))
     predicted = model.transform(frame(test)).select("i", vector_to_array(F.col("probability"))[1].alias("p")).collect()
     probability = {row["i"]: row["p"] for row in predicted}
     return [
-        Observation(o.score_date, o.account_id, round(100 * probability[i], 4), "", o.late, o.features)
+        Observation(o.score_date, o.account_id, round(100 * probability[i], 4), "", o.late, o.features, probability[i])
         for i, o in enumerate(test)
     ]
+
+
+def collect(
+    context: PaylakeContext, dates: Sequence[date], horizon_days: int, latest: date, candidates: bool = False
+) -> tuple[Scorecard, list[Observation]]:
+    """The configured card and its :func:`observations` on ``dates``, outcomes per the data up to ``latest``; with
+    the values of the card's features, or of its ``candidates`` (those a fit starts from)."""
+    spec = scores_table(context.derived("gold"))
+    card = scorecard_of(spec)
+    features = [f.feature for f in (card.candidates() if candidates else card.features)]
+    evaluate = evaluator(context)
+    truth = evaluate.table("silver.invoice_details", latest).select("account_id", "due_date", "is_late").persist()
+    try:
+        table = f"gold.{spec.config.table}"
+        return card, observations(evaluate, table, truth, dates, horizon_days, card, features)
+    finally:
+        truth.unpersist()
 
 
 def run_backtest(
@@ -188,20 +234,13 @@ def run_backtest(
     """
     latest = latest_data_date(context.store)
     dates = score_dates(start, end, step_days, horizon_days, latest)
-    spec = scores_table(context.derived("gold"))
-    card = scorecard_of(spec)
-    evaluate = evaluator(context)
-    truth = evaluate.table("silver.invoice_details", latest).select("account_id", "due_date", "is_late").persist()
-    try:
-        observations = _observations(evaluate, f"gold.{spec.config.table}", truth, dates, horizon_days, card)
-    finally:
-        truth.unpersist()
+    card, seen = collect(context, dates, horizon_days, latest)
     report = BacktestReport(run_id, start, end, horizon_days, step_days, latest, dates)
-    report.results.append(evaluate_scores("scorecard", "all score dates", observations, card))
+    report.results.append(evaluate_scores("scorecard", "all score dates", seen, card))
     if challenger:
-        split = dates[(len(dates) + 1) // 2] if len(dates) > 1 else None
-        train = [o for o in observations if split and o.score_date < split]
-        test = [o for o in observations if split and o.score_date >= split]
+        split = out_of_time_split(dates)
+        train = [o for o in seen if split and o.score_date < split]
+        test = [o for o in seen if split and o.score_date >= split]
         if not train or not test or len({o.late for o in train}) < 2:
             report.notes.append("challenger skipped: it needs two or more score dates and both outcomes to train on")
         else:
@@ -236,6 +275,8 @@ def _record(context: PaylakeContext, report: BacktestReport) -> None:
             [(g.name, g.observations, g.late_rate) for g in r.tiers],
             [(g.name, g.observations, g.avg_score, g.late_rate) for g in r.calibration],
             created,
+            r.brier,
+            [(int(g.name), g.observations, g.avg_score, g.late_rate) for g in r.deciles],
         )
         for r in report.results
     ]
@@ -258,12 +299,12 @@ def render_report(report: BacktestReport) -> str:
         f"Outcome: any invoice due within {report.horizon_days} days paid late or still overdue, "
         f"per the lake's data up to {report.latest}",
         "-" * width,
-        f"{'model':<22}{'evaluated on':<32}{'obs':>7}{'late':>7}{'AUC':>6}{'KS':>6}",
+        f"{'model':<22}{'evaluated on':<32}{'obs':>7}{'late':>7}{'AUC':>6}{'KS':>6}{'Brier':>7}",
     ]
     for r in report.results:
         lines.append(
             f"{r.model:<22}{r.evaluated_on:<32}{r.observations:>7}{r.positives:>7}{_fmt(r.auc, '{:.2f}'):>6}"
-            f"{_fmt(r.ks, '{:.2f}'):>6}"
+            f"{_fmt(r.ks, '{:.2f}'):>6}{_fmt(r.brier):>7}"
         )
     main = report.results[0]
     lines += [
@@ -279,6 +320,17 @@ def render_report(report: BacktestReport) -> str:
         f"  {g.name:<12}{g.observations:>7}{_fmt(g.avg_score, '{:.1f}'):>11}{_fmt(g.late_rate, '{:.1%}'):>11}"
         for g in main.calibration
     ]
+    for r in report.results:
+        if r.deciles:
+            lines += [
+                f"Probability deciles ({r.model}, {r.evaluated_on}):",
+                f"  {'decile':<8}{'obs':>7}{'predicted':>11}{'observed':>10}{'gap':>8}",
+            ]
+            lines += [
+                f"  {g.name:<8}{g.observations:>7}{_fmt(g.avg_score, '{:.1%}'):>11}{_fmt(g.late_rate, '{:.1%}'):>10}"
+                f"{(g.late_rate or 0.0) - (g.avg_score or 0.0):>+8.1%}"
+                for g in r.deciles
+            ]
     lines += [f"Note: {note}" for note in report.notes]
     lines += [f"Results appended to {BACKTEST_RESULTS} (run_id {report.run_id})", "=" * width]
     return "\n".join(lines)

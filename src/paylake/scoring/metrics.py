@@ -1,4 +1,5 @@
-"""How well a risk score ranks accounts by what then happened: AUC, KS, late rate per tier, calibration.
+"""How well a risk score ranks accounts by what then happened: AUC, KS, late rate per tier, calibration; and how
+well a probability of paying late matches the late rate observed (Brier score, deciles).
 
 Pure functions of ``(score, outcome)`` pairs; the backtest (:mod:`paylake.scoring.backtest`) collects
 them. AUC is the Mann-Whitney statistic with ties counted half, so a constant score gives 0.5 and a perfectly
@@ -69,12 +70,12 @@ def ks(scores: Sequence[float], outcomes: Sequence[bool]) -> float | None:
     return best
 
 
-def _group(name: str, members: Sequence[tuple[float, bool]]) -> Group:
+def _group(name: str, members: Sequence[tuple[float, bool]], digits: int = 2) -> Group:
     if not members:
         return Group(name, 0, None, None)
     late = sum(1 for _, outcome in members if outcome)
     average = sum(score for score, _ in members) / len(members)
-    return Group(name, len(members), late / len(members), round(average, 2))
+    return Group(name, len(members), late / len(members), round(average, digits))
 
 
 def late_rate_by_tier(tiers: Sequence[str], outcomes: Sequence[bool], order: Sequence[str]) -> list[Group]:
@@ -103,3 +104,37 @@ def calibration(scores: Sequence[float], outcomes: Sequence[bool], band_width: i
         _group(f"{b * band_width}-{100 if b == last else (b + 1) * band_width - 1}", members[b])
         for b in sorted(members)
     ]
+
+
+def brier(probabilities: Sequence[float], outcomes: Sequence[bool]) -> float | None:
+    """Mean squared gap between each probability and its outcome (0 is perfect; None without observations)."""
+    _check(probabilities, outcomes)
+    if not outcomes:
+        return None
+    return sum((p - float(late)) ** 2 for p, late in zip(probabilities, outcomes, strict=True)) / len(outcomes)
+
+
+def deciles(probabilities: Sequence[float], outcomes: Sequence[bool], groups: int = 10) -> list[Group]:
+    """The observations in ``groups`` equal-count groups by ascending probability (ties kept together, so a group
+    may be larger or empty and left out): observations, mean predicted probability (``avg_score``) and the late
+    rate observed."""
+    _check(probabilities, outcomes)
+    ordered = sorted(zip(probabilities, outcomes, strict=True), key=lambda pair: pair[0])
+    members: dict[int, list[tuple[float, bool]]] = {}
+    position = 0
+    for _, tied in groupby(ordered, key=lambda pair: pair[0]):
+        block = list(tied)
+        members.setdefault(min(groups - 1, position * groups // len(ordered)), []).extend(block)
+        position += len(block)
+    found = []
+    for index in sorted(members):
+        group = _group(str(index + 1), members[index])
+        found.append(
+            Group(
+                group.name,
+                group.observations,
+                group.late_rate,
+                round(sum(p for p, _ in members[index]) / group.observations, 4),
+            )
+        )
+    return found
