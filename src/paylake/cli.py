@@ -113,6 +113,13 @@ def _backtest(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _changes(args: argparse.Namespace) -> int:
+    from paylake.scoring.changes import changes
+
+    sys.stdout.write(changes(_context(args), args.as_of, args.since) + "\n")
+    return EXIT_OK
+
+
 def _train(args: argparse.Namespace) -> int:
     from paylake.scoring.train import render_training, train, write_card
 
@@ -265,6 +272,7 @@ COMMANDS = {
     "score": _score,
     "backtest": _backtest,
     "train": _train,
+    "changes": _changes,
     "maintain": _maintain,
     "sql": _sql,
     "dashboard": _dashboard,

@@ -74,6 +74,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _paths(backtest)
 
+    changed = commands.add_parser("changes", help="tier changes and new accounts between two stored score dates")
+    changed.add_argument("--as-of", type=_date, help="score date (default: the latest stored)")
+    changed.add_argument("--since", type=_date, help="compare with this score date (default: the one before)")
+    _paths(changed)
+
     train = commands.add_parser("train", help="fit the risk scorecard on past dates, out of time, and write it")
     train.add_argument("--from", type=_date, required=True, dest="start", help="first score date")
     train.add_argument("--to", type=_date, required=True, dest="end", help="last score date")

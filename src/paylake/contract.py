@@ -165,7 +165,8 @@ OPS_SCHEMAS: dict[TableRef, str] = {
         "tiers array<struct<tier:string,observations:bigint,late_rate:double>>, "
         "calibration array<struct<band:string,observations:bigint,avg_score:double,late_rate:double>>, "
         "created_at timestamp, brier double, "
-        "deciles array<struct<decile:int,observations:bigint,predicted:double,late_rate:double>>"
+        "deciles array<struct<decile:int,observations:bigint,predicted:double,late_rate:double>>, "
+        "quiet_pairs bigint, quiet_tier_change_share double, quiet_median_abs_score_change double"
     ),
 }
 OPS_TABLES = frozenset(ref.name for ref in OPS_SCHEMAS)

@@ -51,18 +51,18 @@ def test_run_all_on_the_sample_reports_every_layer_and_a_bronze_rerun_changes_no
     assert DeltaTable(str(lake / "silver" / "invoice_details")).to_pyarrow_table().num_rows == int(details.group(2))
     # Progress goes to stderr, one start and one result line per table (not a terminal here).
     assert re.search(r"^\[silver 3/4\] invoice_details: SUCCESS [\d,]+ rows read, .* rows/s\)$", run.stderr, re.M)
-    assert "[gold 1/3] customer_payment_metrics: running" in run.stderr
-    # ... then gold, ending with the ten riskiest accounts.
+    assert "[gold 1/4] customer_payment_metrics: running" in run.stderr
+    # ... then gold, ending with the worklist: the ten accounts of the largest expected overdue exposure.
     gold = out[out.index("GOLD LAYER SUMMARY") :]
-    assert re.search(r"Total Tables: 3\n  Success: 3\n  Failed: 0\n  Skipped: 0", gold), gold
-    top = gold[gold.index(f"TOP 10 RISKIEST ACCOUNTS (score date {AS_OF})") :]
-    ranked = re.findall(r"^ ?(\d+)  (ACC-\d{6}) .*?(\d+)  (LOW|MEDIUM|HIGH|CRITICAL) ", top, re.M)
+    assert re.search(r"Total Tables: 4\n  Success: 4\n  Failed: 0\n  Skipped: 0", gold), gold
+    top = gold[gold.index(f"TOP 10 BY EXPECTED OVERDUE EXPOSURE (score date {AS_OF}; changes since no earlier") :]
+    ranked = re.findall(r"^ ?(\d+)  (ACC-\d{6}) .*?(LOW|MEDIUM|HIGH|CRITICAL) \(new\)\s+(\d+)\s", top, re.M)
     assert [int(rank) for rank, *_ in ranked] == list(range(1, 11)), top
     scores = DeltaTable(str(lake / "gold" / "customer_payment_metrics")).to_pyarrow_table().to_pylist()
-    best = max(r["risk_score"] for r in scores)
-    assert int(ranked[0][2]) == best and [int(s) for _, _, s, _ in ranked] == sorted(
-        (int(s) for _, _, s, _ in ranked), reverse=True
+    exposure = sorted(
+        scores, key=lambda r: (-round(r["p_late_60d"] * r["open_balance_usd"], 2), -r["risk_score"], r["account_id"])
     )
+    assert [account for _, account, _, _ in ranked] == [r["account_id"] for r in exposure[:10]]
 
     # On-demand scoring explains the first account's points, and matches the daily run.
     account = ranked[0][1]

@@ -96,7 +96,7 @@ def test_run_all_on_the_sample_gives_the_same_output_and_tables_on_both_engines(
     lake = tmp_path / "local-spark"
     run = paylake_in_process(repo, "run", "all", "--env", "local-spark", "--as-of", AS_OF, "--lake", str(lake))
     assert run.returncode == 0, run.stderr[-3000:]
-    assert "TOP 10 RISKIEST ACCOUNTS" in run.stdout
+    assert "TOP 10 BY EXPECTED OVERDUE EXPOSURE" in run.stdout
     assert stable_output(run.stdout) == stable_output(sample_lake.command.stdout)
     assert differences(lake_snapshot(sample_lake.root), lake_snapshot(lake)) == []
 

@@ -109,7 +109,9 @@ def test_dashboard_renders_in_headless_chromium(sample_lake: SampleLake, repo: P
     assert set(charts) == set(CHARTS)
     assert all('class="main-svg"' in segment for segment in charts.values()), "a chart did not render"
     top = dom.split('id="top-accounts"')[1].split("</table>")[0]
-    assert top.count("<tr>") == 1 + 15  # header and the 15 riskiest accounts
+    assert top.count("<tr>") == 1 + 15  # header and the first 15 accounts of the worklist
+    ranks = re.findall(r"<tr><td class=\"?num\"?>(\d+)</td>", top)
+    assert ranks == [str(rank) for rank in range(1, 16)] and top.count(" new</td>") == 15  # one score date: all new
     feeds = dom.split('id="freshness"')[1].split("</table>")[0]
     assert feeds.count('<tr class="fresh">') == 4 and 'class="stale"' not in feeds  # the sample is complete
     assert 'id="stale-inputs"' not in dom  # so no banner says the figures miss a late feed's data
@@ -132,7 +134,12 @@ def test_the_databricks_dashboard_queries_run_on_the_gold_tables(
     """Each dataset of the AI/BI dashboard runs in Spark SQL (the Databricks dialect) over the gold tables, and
     every widget asks only for columns its dataset returns."""
     definition = json.loads((repo / "resources" / "dashboards" / "payment_health.lvdash.json").read_text())
-    for table in ("customer_payment_metrics", "payment_trends_monthly", "payment_health_dashboard"):
+    for table in (
+        "customer_payment_metrics",
+        "payment_trends_monthly",
+        "payment_health_dashboard",
+        "collections_worklist",
+    ):
         DeltaRsStore(spark, str(sample_lake.root)).read(TableRef("gold", table)).createOrReplaceTempView(table)
     columns = {}
     for dataset in definition["datasets"]:

@@ -22,6 +22,7 @@ from paylake.lake.delta_rs import DeltaRsStore
 from paylake.pipeline.runner import run_gold
 from paylake.runtime.context import PaylakeContext
 from paylake.scoring.backtest import run_backtest
+from paylake.scoring.changes import changes
 from paylake.scoring.scores import evaluator, latest_data_date, score_account
 from paylake.scoring.stored import scorecard_of, scores_table
 from paylake.scoring.train import train, write_card
@@ -53,6 +54,7 @@ def test_gold_runs_after_silver_and_scores_every_account_by_the_yaml(sample_lake
     assert [r.table for r in gold.results] == [
         "customer_payment_metrics",
         "payment_trends_monthly",
+        "collections_worklist",
         "payment_health_dashboard",
     ]
     scores = rows(sample_lake.root, "gold", "customer_payment_metrics")
@@ -131,7 +133,7 @@ def test_a_rerun_replaces_only_its_score_date(
     before = sorted((business(r) for r in rows(lake, "gold", "customer_payment_metrics")), key=repr)
     ctx = context(spark, repo, lake)
     earlier = SAMPLE_AS_OF - timedelta(days=1)
-    tables = "customer_payment_metrics,payment_health_dashboard"
+    tables = "customer_payment_metrics,payment_health_dashboard,collections_worklist"
     assert run_gold(ctx, tables, earlier).ok
     assert run_gold(ctx, tables, SAMPLE_AS_OF).ok  # the same date again
     scores = rows(lake, "gold", "customer_payment_metrics")
@@ -144,6 +146,30 @@ def test_a_rerun_replaces_only_its_score_date(
     assert boards[SAMPLE_AS_OF]["high_risk_exposure_change_usd"] == pytest.approx(change, abs=0.01)
     files = {p.name for p in (lake / "gold" / "customer_payment_metrics").iterdir() if p.name.startswith("score_date=")}
     assert files == {f"score_date={earlier}", f"score_date={SAMPLE_AS_OF}"}
+    # The worklist of the later date compares each account with its scores of the earlier one.
+    then = {r["account_id"]: r for r in scores if r["score_date"] == earlier}
+    now = {r["account_id"]: r for r in scores if r["score_date"] == SAMPLE_AS_OF}
+    worklist = [r for r in rows(lake, "gold", "collections_worklist") if r["score_date"] == SAMPLE_AS_OF]
+    assert sorted(r["rank"] for r in worklist) == list(range(1, 241))
+    for r in worklist:
+        old, new = then[r["account_id"]], now[r["account_id"]]
+        assert r["previous_score_date"] == earlier and r["previous_risk_score"] == old["risk_score"]
+        assert r["score_change"] == new["risk_score"] - old["risk_score"]
+        expected = "SAME" if old["risk_tier"] == new["risk_tier"] else "UP" if r["score_change"] > 0 else "DOWN"
+        assert r["tier_change"] == expected, r["account_id"]
+        points_then, points_now = dict(old["risk_points"]), dict(new["risk_points"])
+        moved = {m["feature"]: (m["points_before"], m["points_now"]) for m in r["points_moved"]}
+        assert moved == {f: (points_then[f], p) for f, p in points_now.items() if points_then[f] != p}
+        assert r["expected_overdue_usd"] == pytest.approx(new["p_late_60d"] * new["open_balance_usd"], abs=0.01)
+    ordered = sorted(worklist, key=lambda r: r["rank"])
+    assert [r["expected_overdue_usd"] for r in ordered] == sorted(
+        (r["expected_overdue_usd"] for r in ordered), reverse=True
+    )
+    # `paylake changes` lists exactly the accounts whose tier differs.
+    report = changes(ctx, None, None)
+    assert report.splitlines()[1].startswith(f"TIER CHANGES {earlier} -> {SAMPLE_AS_OF}: ")
+    listed = {line.split()[0] for line in report.splitlines() if line.startswith("ACC-")}
+    assert listed == {a for a in now if now[a]["risk_tier"] != then[a]["risk_tier"]}
 
 
 def test_on_demand_score_equals_the_daily_run(spark: SparkSession, repo: Path, sample_lake: SampleLake) -> None:
@@ -181,6 +207,11 @@ def test_backtest_scores_past_dates_and_records_the_result(
     (recorded,) = rows(lake, "ops", "backtest_results")
     assert recorded["run_id"] == "bt1" and recorded["auc"] == pytest.approx(result.auc)
     assert recorded["brier"] == pytest.approx(result.brier) and len(recorded["deciles"]) == len(result.deciles)
+    # Stability: accounts scored on both dates without an event of their own in the week between.
+    steady = report.stability
+    assert steady is not None and 0 < steady.quiet < 240 and steady.tier_change_share is not None
+    assert recorded["quiet_pairs"] == steady.quiet
+    assert recorded["quiet_tier_change_share"] == pytest.approx(steady.tier_change_share)
     assert [t["tier"] for t in recorded["tiers"]] == ["LOW", "MEDIUM", "HIGH", "CRITICAL"]
 
 

@@ -9,6 +9,7 @@ import pytest
 from paylake.errors import UsageError
 from paylake.scoring import metrics as m
 from paylake.scoring.backtest import score_dates
+from paylake.scoring.changes import render, tier_changes
 
 
 def test_auc_and_ks_known_answers() -> None:
@@ -60,3 +61,26 @@ def test_score_dates_step_through_the_range_and_refuse_an_unknown_future() -> No
         score_dates(date(2026, 9, 1), date(2026, 9, 22), 7, 60, latest)
     with pytest.raises(UsageError, match="--from 2026-09-02 is after --to 2026-09-01"):
         score_dates(date(2026, 9, 2), date(2026, 9, 1), 7, 60, latest)
+
+
+def test_tier_changes_list_new_and_moved_accounts_highest_tier_first() -> None:
+    def row(score: int, tier: str, **points: int) -> dict[str, object]:
+        return {"account_name": None, "risk_score": score, "risk_tier": tier, "risk_points": points}
+
+    earlier = {"A": row(10, "LOW", late=5), "B": row(45, "HIGH", late=20, overdue=10), "C": row(30, "MEDIUM")}
+    later = {
+        "A": row(25, "MEDIUM", late=15, overdue=5),  # up: late +10, overdue +5
+        "B": row(38, "MEDIUM", late=20, overdue=3),  # down
+        "C": row(31, "MEDIUM"),  # same tier: not listed
+        "D": row(70, "CRITICAL", late=30),  # new
+    }
+    found = tier_changes(earlier, later, ["LOW", "MEDIUM", "HIGH", "CRITICAL"])
+    assert [(c.account_id, c.before, c.now) for c in found] == [
+        ("D", None, (70, "CRITICAL")),
+        ("A", (10, "LOW"), (25, "MEDIUM")),  # the larger rise first within a tier
+        ("B", (45, "HIGH"), (38, "MEDIUM")),
+    ]
+    assert found[1].moved == [("late", 5, 15), ("overdue", 0, 5)] and found[2].moved == [("overdue", 10, 3)]
+    text = render(found, ["E"], date(2026, 9, 1), date(2026, 9, 2))
+    assert "TIER CHANGES 2026-09-01 -> 2026-09-02: 2 changed tier (1 up, 1 down), 1 new, 1 no longer scored" in text
+    assert "no longer scored: E" in text and "late 5->15, overdue 0->5" in text

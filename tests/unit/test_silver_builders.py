@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from decimal import Decimal
 
+import pytest
 from chispa import assert_df_equality
 from pyspark.sql import DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
@@ -269,18 +270,30 @@ def test_payment_history_windows_trend_balances_and_no_future_invoices(spark: Sp
     expected = rows_frame(spark, 
         [
             ("ACC-1", 1, 1, 1.0, 3, 3, 0.6667, 7.0, 11, 34.5, 1.0, 11.0, 2, 1500.0, 1, 500.0, 11, 0.3333, 500.0,
-             d("2026-06-25"), d("2026-05-30"), 0.5),
+             d("2026-06-25"), d("2026-05-30"), 0.5, 1.0, 0.6667, 1.0),
             ("ACC-2", 0, 0, None, 0, 0, None, None, None, None, None, None, 0, 0.0, 0, 0.0, None, None, 0.0,
-             None, None, None),
+             None, None, None, None, None, None),
         ],
         "account_id string, invoices_30d int, invoices_due_30d int, late_ratio_30d double, invoices_90d int, "
         "invoices_due_90d int, late_ratio_90d double, avg_days_late double, max_days_late int, "
         "avg_days_to_pay double, late_ratio_trend double, days_late_trend double, open_invoices int, "
         "open_balance_usd double, overdue_invoices int, overdue_balance_usd double, oldest_overdue_days int, "
         "disputed_share double, disputed_open_balance_usd double, last_invoice_date date, last_payment_date date, "
-        "credit_utilisation double",
+        "credit_utilisation double, credible_late_ratio_30d double, credible_late_ratio_90d double, "
+        "credible_late_ratio_trend double",
     )  # fmt: skip
-    equal(out, expected)
+    equal(out, expected)  # without credibility weighting the credible ratios are the raw ones
+    # Four invoices at the prior rate 25% join each account's own: 1 late of 1 -> 2/5, 2 of 3 -> 3/7; an account
+    # with nothing due gets the prior; the trend is the difference of the credible ratios (0.4 - 1/5).
+    shrunk = params.model_copy(update={"credibility_invoices": 4, "prior_late_ratio": 0.25})
+    credible = [c for c in out.columns if c.startswith("credible_")]
+    got = {
+        r["account_id"]: r
+        for r in account_payment_history(invoices, accounts, params=shrunk, as_of=date(2026, 6, 30)).collect()
+    }
+    assert [got["ACC-1"][c] for c in credible] == [0.4, pytest.approx(0.4286), pytest.approx(0.2)]
+    assert [got["ACC-2"][c] for c in credible] == [0.25, 0.25, None]
+    assert got["ACC-1"]["late_ratio_90d"] == 0.6667  # the raw ratio stays as it was
 
 
 def test_product_catalog_price_history_as_of(spark: SparkSession) -> None:

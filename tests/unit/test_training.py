@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 import random
+from datetime import date, datetime
 
 import pytest
 import yaml
@@ -14,6 +15,7 @@ from paylake.errors import UsageError
 from paylake.frames import rows_frame
 from paylake.gold.scorecard import Calibration, Scorecard, ScoreFeature
 from paylake.scoring import metrics as m
+from paylake.scoring.stability import busy_accounts, stability
 from paylake.scoring.train import card_yaml, fitted_feature, with_card
 from paylake.scoring.woe import Bin, Binning, monotone_bins
 
@@ -129,3 +131,37 @@ def test_a_calibrated_card_gives_the_probability_of_its_points(spark: SparkSessi
     got = [r[0] for r in frame.select(calibration.probability(frame["points"])).collect()]
     assert got == [round(1 / (1 + math.exp(-(-2.0 + 0.04 * p))), 4) for p in (0, 50, 100)]
     assert calibration.column == "p_late_30d"
+
+
+def test_stability_counts_tier_changes_of_accounts_without_events_of_their_own() -> None:
+    d1, d2, d3 = date(2026, 9, 1), date(2026, 9, 2), date(2026, 9, 3)
+    scored = {
+        d1: {"A": (10.0, "LOW"), "B": (30.0, "MEDIUM"), "C": (50.0, "HIGH")},
+        d2: {"A": (12.0, "LOW"), "B": (41.0, "HIGH"), "C": (70.0, "CRITICAL"), "D": (5.0, "LOW")},
+        d3: {"A": (12.0, "LOW"), "B": (40.0, "HIGH"), "C": (70.0, "CRITICAL"), "D": (9.0, "LOW")},
+    }
+    busy = {d2: {"C"}, d3: set()}  # C had an invoice fall due; D is new on d2, so it is compared from d3 on
+    steady = stability(scored, busy, step_days=1)
+    # Quiet pairs: A and B on d2; A, B, C and D on d3. Tier changes: B on d2. Changes: 2, 11, 0, 1, 0, 4.
+    assert (steady.quiet, steady.tier_changes, steady.median_abs_change) == (6, 1, 1.5)
+    assert steady.tier_change_share == pytest.approx(1 / 6)
+    assert stability({d1: {}}, {}, 1).tier_change_share is None
+
+
+def test_busy_accounts_are_those_with_an_event_since_the_score_date_before(spark: SparkSession) -> None:
+    dates = [date(2026, 9, 1), date(2026, 9, 8), date(2026, 9, 15)]
+    invoices = rows_frame(
+        spark,
+        [
+            ("A", date(2026, 8, 1), date(2026, 9, 8), None),  # falls due on the second score date
+            ("B", date(2026, 8, 1), date(2026, 8, 31), date(2026, 9, 12)),  # paid between the second and third
+            ("C", date(2026, 9, 1), date(2026, 10, 1), None),  # issued on the first score date: before the range
+        ],
+        "account_id string, invoice_date date, due_date date, paid_date date",
+    )
+    accounts = rows_frame(
+        spark,
+        [("D", datetime(2026, 9, 15, 9, 30)), ("C", datetime(2026, 8, 1))],
+        "account_id string, effective_from timestamp",
+    )
+    assert busy_accounts(invoices, accounts, dates) == {dates[1]: {"A"}, dates[2]: {"B", "D"}}

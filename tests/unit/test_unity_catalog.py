@@ -50,7 +50,15 @@ def test_catalog_and_schemas_come_first_and_every_table_is_created_as_delta(stat
         [("bronze", t) for t in ("accounts", "skus", "invoices", "invoice_line_items")]
         + [("bronze", f"{t}_quarantine") for t in ("accounts", "skus", "invoices", "invoice_line_items")]
         + [("silver", t) for t in ("account_payment_history", "account_profiles", "invoice_details", "product_catalog")]
-        + [("gold", t) for t in ("customer_payment_metrics", "payment_health_dashboard", "payment_trends_monthly")]
+        + [
+            ("gold", t)
+            for t in (
+                "collections_worklist",
+                "customer_payment_metrics",
+                "payment_health_dashboard",
+                "payment_trends_monthly",
+            )
+        ]
     )
     assert sorted(created) == sorted(expected)
     accounts = next(s for s in sql if "`bronze`.`accounts` (" in s)

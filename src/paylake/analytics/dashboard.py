@@ -73,10 +73,8 @@ def load(lake_root: str | Path, score_date: date | None = None, top: int = 15) -
         run_query(
             lake_root,
             f"""
-            SELECT account_id, account_name, segment, risk_score, risk_tier, recommended_action,
-                   open_balance_usd, overdue_balance_usd, risk_reasons
-            FROM gold.customer_payment_metrics WHERE score_date = DATE '{day.isoformat()}'
-            ORDER BY risk_score DESC, open_balance_usd DESC, account_id LIMIT {int(top)}
+            SELECT * FROM gold.collections_worklist WHERE score_date = DATE '{day.isoformat()}'
+            ORDER BY rank LIMIT {int(top)}
             """,
         )
     )
@@ -224,17 +222,7 @@ def render_html(data: DashboardData) -> str:
             full_html=False, include_plotlyjs=index == 0, div_id=f"plot-{name}", config={"displayModeBar": False}
         )
         charts.append(f'<div class="chart" id="chart-{name}">{body}</div>')
-    rows = "\n".join(
-        "<tr>"
-        f"<td>{html.escape(r['account_id'])}</td><td>{html.escape(r['account_name'] or '')}</td>"
-        f"<td class=num>{r['risk_score']}</td>"
-        f'<td><span class="tier" style="background:{TIER_COLOURS.get(r["risk_tier"], "#607d8b")}">'
-        f"{html.escape(r['risk_tier'])}</span></td>"
-        f"<td class=num>{_money(r['open_balance_usd'])}</td><td>{html.escape(r['recommended_action'])}</td>"
-        f"<td><ul>{''.join(f'<li>{html.escape(x)}</li>' for x in r['risk_reasons'])}</ul></td>"
-        "</tr>"
-        for r in data.top
-    )
+    rows = "\n".join(_worklist_row(r) for r in data.top)
     feeds = "\n".join(_freshness_row(f) for f in data.freshness)
     stale = b.get("stale_inputs")  # a lake built before the column existed has none
     banner = (
@@ -284,10 +272,10 @@ def render_html(data: DashboardData) -> str:
 {feeds or '<tr><td colspan="6">no bronze run recorded</td></tr>'}
 </tbody>
 </table>
-<h2>Accounts to act on first</h2>
+<h2>Accounts to act on first, by expected overdue exposure</h2>
 <table id="top-accounts">
-<thead><tr><th>Account</th><th>Name</th><th>Score</th><th>Tier</th><th>Open balance</th><th>Action</th>
-<th>Reasons</th></tr></thead>
+<thead><tr><th>#</th><th>Account</th><th>Name</th><th>Tier</th><th>Score</th><th>P(late)</th><th>Overdue</th>
+<th>Oldest past due</th><th>Expected overdue</th><th>Action</th><th>Reasons</th></tr></thead>
 <tbody>
 {rows}
 </tbody>
@@ -295,6 +283,29 @@ def render_html(data: DashboardData) -> str:
 </body>
 </html>
 """
+
+
+_CHANGE = {"UP": "&#9650; up", "DOWN": "&#9660; down", "NEW": "new", "SAME": ""}
+
+
+def _worklist_row(r: dict[str, Any]) -> str:
+    """One account of the worklist: rank, tier with its change, score with its change, probability, overdue
+    balance, oldest days past due, expected overdue amount, action and reasons."""
+    probability = next((r[c] for c in r if c.startswith("p_late_")), None)
+    change = _CHANGE.get(r["tier_change"], "")
+    delta = f" ({r['score_change']:+d})" if r["score_change"] else ""
+    oldest = f"{r['oldest_overdue_days']} days" if r["oldest_overdue_days"] is not None else "-"
+    return (
+        f"<tr><td class=num>{r['rank']}</td>"
+        f"<td>{html.escape(r['account_id'])}</td><td>{html.escape(r['account_name'] or '')}</td>"
+        f'<td><span class="tier" style="background:{TIER_COLOURS.get(r["risk_tier"], "#607d8b")}">'
+        f"{html.escape(r['risk_tier'])}</span> {change}</td>"
+        f"<td class=num>{r['risk_score']}{delta}</td>"
+        f"<td class=num>{'-' if probability is None else f'{probability:.0%}'}</td>"
+        f"<td class=num>{_money(r['overdue_balance_usd'])}</td><td class=num>{oldest}</td>"
+        f"<td class=num>{_money(r['expected_overdue_usd'])}</td><td>{html.escape(r['recommended_action'])}</td>"
+        f"<td><ul>{''.join(f'<li>{html.escape(x)}</li>' for x in r['risk_reasons'])}</ul></td></tr>"
+    )
 
 
 def write_dashboard(lake_root: str | Path, out: str | Path, score_date: date | None = None) -> Path:

@@ -4,7 +4,9 @@ For each score date the silver features and gold scores are computed in memory f
 date (:class:`~paylake.scoring.evaluate.Evaluator`), so no stored gold history is needed and nothing
 later leaks in. The outcome of an account on a score date comes from the lake's latest data: did any of its
 invoices due in the next ``horizon_days`` get paid late, or is it still unpaid past due? Accounts with nothing
-due in the horizon have no outcome and are left out.
+due in the horizon have no outcome and are left out of the ranking metrics; every scored account counts in the
+stability of the scores (:mod:`paylake.scoring.stability`). A calibrated card is also judged on its probability
+(Brier score, deciles). `paylake train` fits the card on the same observations (:mod:`paylake.scoring.train`).
 
 A logistic regression (Spark MLlib) on the scorecard's features can run as a challenger: trained on the
 earlier half of the score dates, both models are then compared on the later half (out of time).
@@ -28,6 +30,7 @@ from paylake.scoring import metrics
 from paylake.scoring.evaluate import Evaluator
 from paylake.scoring.metrics import Group
 from paylake.scoring.scores import evaluator, latest_data_date
+from paylake.scoring.stability import Stability, busy_accounts, stability
 from paylake.scoring.stored import scorecard_of, scores_table
 
 
@@ -78,6 +81,7 @@ class BacktestReport:
     score_dates: list[date]
     results: list[ModelResult] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    stability: Stability | None = None
 
 
 def score_dates(start: date, end: date, step_days: int, horizon_days: int, latest: date) -> list[date]:
@@ -115,6 +119,18 @@ def out_of_time_split(dates: Sequence[date]) -> date | None:
     return dates[(len(dates) + 1) // 2] if len(dates) > 1 else None
 
 
+@dataclass(frozen=True)
+class Collected:
+    """What a backtest or a fit reads from the lake: the card, the accounts with an outcome on each date
+    (:func:`observations`), every account's score and tier on each date, and the accounts with an event of their
+    own between consecutive dates."""
+
+    card: Scorecard
+    labelled: list[Observation]
+    scored: dict[date, dict[str, tuple[float, str]]]
+    busy: dict[date, set[str]]
+
+
 def observations(
     evaluate: Evaluator,
     table: str,
@@ -123,17 +139,23 @@ def observations(
     horizon_days: int,
     card: Scorecard,
     features: Sequence[str],
-) -> list[Observation]:
+) -> tuple[list[Observation], dict[date, dict[str, tuple[float, str]]]]:
     """Each account with an outcome on each date: its score, tier, probability (a calibrated card) and the
-    values of ``features`` as known on that date (None when unknown)."""
+    values of ``features`` as known on that date (None when unknown); and every scored account's score and tier
+    per date."""
     found = []
+    scored: dict[date, dict[str, tuple[float, str]]] = {}
     probability = F.col(card.calibration.column) if card.calibration is not None else F.lit(None).cast("double")
     values = [F.col(f).cast("double").alias(f) for f in features]
     for day in dates:
         scores = evaluate.table(table, day).select(
             "account_id", "risk_score", "risk_tier", probability.alias("p"), *values
         )
-        for row in scores.join(outcomes(truth, day, horizon_days), "account_id").collect():
+        scored[day] = {}
+        for row in scores.join(outcomes(truth, day, horizon_days), "account_id", "left").collect():
+            scored[day][row["account_id"]] = (float(row["risk_score"]), row["risk_tier"])
+            if row["late"] is None:
+                continue  # nothing due within the horizon: no outcome
             found.append(
                 Observation(
                     day,
@@ -145,7 +167,7 @@ def observations(
                     row["p"],
                 )
             )
-    return found
+    return found, scored
 
 
 def evaluate_scores(
@@ -203,17 +225,20 @@ def _challenger(
 
 def collect(
     context: PaylakeContext, dates: Sequence[date], horizon_days: int, latest: date, candidates: bool = False
-) -> tuple[Scorecard, list[Observation]]:
-    """The configured card and its :func:`observations` on ``dates``, outcomes per the data up to ``latest``; with
-    the values of the card's features, or of its ``candidates`` (those a fit starts from)."""
+) -> Collected:
+    """The configured card and what it scored on ``dates``, outcomes per the data up to ``latest``; with the values
+    of the card's features, or of its ``candidates`` (those a fit starts from)."""
     spec = scores_table(context.derived("gold"))
     card = scorecard_of(spec)
     features = [f.feature for f in (card.candidates() if candidates else card.features)]
     evaluate = evaluator(context)
-    truth = evaluate.table("silver.invoice_details", latest).select("account_id", "due_date", "is_late").persist()
+    columns = ("account_id", "invoice_date", "due_date", "paid_date", "is_late")
+    truth = evaluate.table("silver.invoice_details", latest).select(*columns).persist()
     try:
         table = f"gold.{spec.config.table}"
-        return card, observations(evaluate, table, truth, dates, horizon_days, card, features)
+        labelled, scored = observations(evaluate, table, truth, dates, horizon_days, card, features)
+        busy = busy_accounts(truth, evaluate.table("bronze.accounts", latest), dates)
+        return Collected(card, labelled, scored, busy)
     finally:
         truth.unpersist()
 
@@ -234,8 +259,10 @@ def run_backtest(
     """
     latest = latest_data_date(context.store)
     dates = score_dates(start, end, step_days, horizon_days, latest)
-    card, seen = collect(context, dates, horizon_days, latest)
+    collected = collect(context, dates, horizon_days, latest)
+    card, seen = collected.card, collected.labelled
     report = BacktestReport(run_id, start, end, horizon_days, step_days, latest, dates)
+    report.stability = stability(collected.scored, collected.busy, step_days)
     report.results.append(evaluate_scores("scorecard", "all score dates", seen, card))
     if challenger:
         split = out_of_time_split(dates)
@@ -256,6 +283,9 @@ def run_backtest(
 
 def _record(context: PaylakeContext, report: BacktestReport) -> None:
     created = datetime.now(timezone.utc).replace(tzinfo=None)
+    quiet = report.stability
+    # Stability is the configured card's, on the row of all score dates.
+    steady = (quiet.quiet, quiet.tier_change_share, quiet.median_abs_change) if quiet else (None, None, None)
     rows = [
         (
             report.run_id,
@@ -277,6 +307,7 @@ def _record(context: PaylakeContext, report: BacktestReport) -> None:
             created,
             r.brier,
             [(int(g.name), g.observations, g.avg_score, g.late_rate) for g in r.deciles],
+            *(steady if r is report.results[0] else (None, None, None)),
         )
         for r in report.results
     ]
@@ -331,6 +362,12 @@ def render_report(report: BacktestReport) -> str:
                 f"{(g.late_rate or 0.0) - (g.avg_score or 0.0):>+8.1%}"
                 for g in r.deciles
             ]
+    quiet = report.stability
+    if quiet is not None and quiet.quiet:
+        lines.append(
+            f"Stability: of {quiet.quiet} account-pairs {quiet.step_days} day(s) apart with no event of their own, "
+            f"{quiet.tier_change_share:.1%} changed tier; median score change {quiet.median_abs_change:.1f} points"
+        )
     lines += [f"Note: {note}" for note in report.notes]
     lines += [f"Results appended to {BACKTEST_RESULTS} (run_id {report.run_id})", "=" * width]
     return "\n".join(lines)

@@ -6,8 +6,6 @@ from collections.abc import Sequence
 from datetime import date
 from typing import Any
 
-from pyspark.sql import functions as F
-
 from paylake.bronze.file_log import read_file_log
 from paylake.contract import SCORE_DATE, TableRef
 from paylake.errors import UsageError
@@ -51,30 +49,51 @@ def score_account(context: PaylakeContext, account_id: str, as_of: date) -> dict
     return rows[0].asDict(recursive=True)
 
 
+WORKLIST = TableRef("gold", "collections_worklist")
+_CHANGE = {"UP": "up", "DOWN": "down", "NEW": "new", "SAME": ""}
+
+
+def _money(value: float | None) -> str:
+    return "-" if value is None else f"{value:,.0f}"
+
+
 def top_accounts(context: PaylakeContext, as_of: date, limit: int = 10) -> str:
-    """The ``limit`` riskiest accounts of the stored scores for ``as_of``: score, tier, action and reasons."""
-    spec = scores_table(context.derived("gold"))
-    ref = TableRef("gold", spec.config.table)
-    if not context.store.exists(ref):
-        return f"{ref} does not exist yet; run the gold layer first"
+    """The first ``limit`` accounts of the stored collections worklist for ``as_of``, ranked by expected overdue
+    exposure: tier and its change, score and its change, probability, overdue balance, oldest days past due,
+    action, reasons, and the features whose points moved."""
+    if not context.store.exists(WORKLIST):
+        return f"{WORKLIST} does not exist yet; run the gold layer first"
     rows: Sequence[Any] = (
-        context.store.read(ref, filters=[(SCORE_DATE, "=", as_of)])
-        .orderBy(F.desc("risk_score"), F.desc_nulls_last("open_balance_usd"), "account_id")
-        .limit(limit)
-        .collect()
+        context.store.read(WORKLIST, filters=[(SCORE_DATE, "=", as_of)]).orderBy("rank").limit(limit).collect()
     )
-    width = 100
-    lines = ["=" * width, f"TOP {limit} RISKIEST ACCOUNTS (score date {as_of})", "=" * width]
-    lines.append(f"{'#':>2}  {'account':<12}{'name':<30}{'score':>6}  {'tier':<9}{'open USD':>12}  action")
-    for rank, r in enumerate(rows, 1):
-        balance = f"{r['open_balance_usd']:,.0f}" if r["open_balance_usd"] is not None else "-"
-        name = (r["account_name"] or "")[:28]
+    since = rows[0]["previous_score_date"] if rows else None
+    width = 120
+    lines = [
+        "=" * width,
+        f"COLLECTIONS WORKLIST: TOP {limit} BY EXPECTED OVERDUE EXPOSURE (score date {as_of}; changes since "
+        f"{since or 'no earlier score date'})",
+        "=" * width,
+        f"{'#':>2}  {'account':<12}{'name':<26}{'tier':<16}{'score':>9}{'p_late':>8}{'overdue USD':>13}"
+        f"{'oldest':>8}{'expected USD':>14}",
+    ]
+    probability = next((c for c in rows[0].asDict() if c.startswith("p_late_")), None) if rows else None
+    for r in rows:
+        change = _CHANGE[r["tier_change"]]
+        tier = f"{r['risk_tier']} ({change})" if change else r["risk_tier"]
+        delta = f" {r['score_change']:+d}" if r["score_change"] else ""
+        p_late = f"{r[probability]:.0%}" if probability and r[probability] is not None else "-"
+        oldest = f"{r['oldest_overdue_days']} d" if r["oldest_overdue_days"] is not None else "-"
         lines.append(
-            f"{rank:>2}  {r['account_id']:<12}{name:<30}{r['risk_score']:>6}  {r['risk_tier']:<9}{balance:>12}  "
-            f"{r['recommended_action']}"
+            f"{r['rank']:>2}  {r['account_id']:<12}{(r['account_name'] or '')[:24]:<26}{tier:<16}"
+            f"{str(r['risk_score']) + delta:>9}{p_late:>8}{_money(r['overdue_balance_usd']):>13}{oldest:>8}"
+            f"{_money(r['expected_overdue_usd']):>14}"
         )
+        lines.append(f"{'':>16}{r['recommended_action']}")
         lines += [f"{'':>16}- {reason}" for reason in r["risk_reasons"]]
+        moved = [f"{m['feature']} {m['points_before']} -> {m['points_now']}" for m in r["points_moved"][:3]]
+        if moved:
+            lines.append(f"{'':>16}points moved: {', '.join(moved)}")
     if not rows:
-        lines.append(f"no scores for {as_of}")
+        lines.append(f"no worklist for {as_of}")
     lines.append("=" * width)
     return "\n".join(lines)

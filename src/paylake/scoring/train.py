@@ -201,7 +201,8 @@ def train(
     latest = latest_data_date(context.store)
     dates = score_dates(start, end, step_days, horizon_days, latest)
     split = out_of_time_split(dates)
-    card, seen = collect(context, dates, horizon_days, latest, candidates=True)
+    collected = collect(context, dates, horizon_days, latest, candidates=True)
+    card, seen = collected.card, collected.labelled
     template = Scorecard.model_validate({**card.model_dump(), "features": card.candidates()})
     train_rows = [o for o in seen if split is None or o.score_date < split]
     held_out = [o for o in seen if split is not None and o.score_date >= split]
@@ -229,8 +230,6 @@ def card_yaml(card: Scorecard) -> str:
     for feature in data["features"]:
         feature["bins"] = [_Flow(b) for b in feature["bins"]]
     data["tiers"] = [_Flow(t) for t in data["tiers"]]
-    if "training" in data:
-        data["training"]["dropped"] = [_Flow(d) for d in data["training"]["dropped"]]
     return yaml.dump(data, Dumper=_CardDumper, sort_keys=False, width=120, allow_unicode=True)
 
 

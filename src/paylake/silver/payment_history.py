@@ -20,11 +20,16 @@ class PaymentHistoryParams(StrictModel):
         windows_days: trailing windows (days, ending on ``as_of``) for counts and late ratios.
         trend_window_days: the trend compares this many recent days with the same span just before.
         lookback_days: span of the averages, maximum and disputed share.
+        credibility_invoices: how many invoices of its own an account needs for its late ratio to count as much
+            as the prior; the credible ratios add that many invoices late at the prior rate (0: the raw ratio).
+        prior_late_ratio: the book's long-run share of invoices paid late, toward which few invoices shrink.
     """
 
     windows_days: list[int] = Field(default_factory=lambda: [30, 90, 180, 365], min_length=1)
     trend_window_days: int = Field(default=90, ge=1)
     lookback_days: int = Field(default=365, ge=1)
+    credibility_invoices: int = Field(default=0, ge=0)
+    prior_late_ratio: float = Field(default=0.0, ge=0, le=1)
 
     @field_validator("windows_days")
     @classmethod
@@ -53,6 +58,14 @@ def _late_ratio(due_in_window: Column) -> Column:
     return _ratio(_count(due_in_window & F.col("is_late")), _count(due_in_window))
 
 
+def _credible_late_ratio(due_in_window: Column, params: PaymentHistoryParams) -> Column:
+    """:func:`_late_ratio` with ``credibility_invoices`` invoices added at the prior rate (Bühlmann credibility
+    with a fixed weight): ``(late + k x prior) / (due + k)``, the prior itself for an account with nothing due."""
+    k = params.credibility_invoices
+    late = _count(due_in_window & F.col("is_late")) + F.lit(k * params.prior_late_ratio)
+    return _ratio(late, _count(due_in_window) + F.lit(k))
+
+
 @register("silver", PaymentHistoryParams)
 def account_payment_history(
     invoices: DataFrame, accounts: DataFrame, *, params: PaymentHistoryParams, as_of: date
@@ -60,9 +73,12 @@ def account_payment_history(
     """One row per account of ``accounts``: payment behaviour features as of ``as_of``.
 
     Late ratios are over invoices *due* in the window (only then is lateness known); an invoice counts as late
-    when paid after its due date or still open past it. Counts of invoices are over invoices *issued* in the
-    window. Trends are the recent window minus the window before it (positive = getting worse). Balances are
-    in USD; ``credit_utilisation`` is the open balance over the account's current credit limit.
+    when paid after its due date or still open past it; ``invoices_due_<n>d`` is each ratio's denominator. The
+    ``credible_late_ratio_<n>d`` and ``credible_late_ratio_trend`` shrink ratios over few invoices toward the
+    book's (``credibility_invoices``, ``prior_late_ratio``), so one more late invoice moves them little where
+    there are few. Counts of invoices are over invoices *issued* in the window. Trends are the recent window
+    minus the window before it (positive = getting worse). Balances are in USD; ``credit_utilisation`` is the
+    open balance over the account's current credit limit.
 
     Args:
         invoices: silver.invoice_details as of ``as_of``.
@@ -70,14 +86,20 @@ def account_payment_history(
     """
     trend, lookback = params.trend_window_days, params.lookback_days
     due_in_lookback = _within("due_date", as_of, lookback)
-    windowed = []
+    windowed, credible = [], []
     for days in params.windows_days:
         windowed += [
             _count(_within("invoice_date", as_of, days)).alias(f"invoices_{days}d"),
             _count(_within("due_date", as_of, days)).alias(f"invoices_due_{days}d"),
             _late_ratio(_within("due_date", as_of, days)).alias(f"late_ratio_{days}d"),
         ]
+        credible.append(
+            _credible_late_ratio(_within("due_date", as_of, days), params).alias(f"credible_late_ratio_{days}d")
+        )
     recent, before = _within("due_date", as_of, trend), _within("due_date", as_of, trend, offset=trend)
+    credible.append(
+        (_credible_late_ratio(recent, params) - _credible_late_ratio(before, params)).alias("credible_late_ratio_trend")
+    )
 
     def avg_days_late(window: Column) -> Column:
         return F.avg(F.when(window, F.col("days_late")))
@@ -110,6 +132,7 @@ def account_payment_history(
             ),
             F.max("invoice_date").alias("last_invoice_date"),
             F.max(F.when(F.col("is_paid"), F.col("paid_date"))).alias("last_payment_date"),
+            *credible,
         )
     )
     zero_when_missing = [c for c in features.columns if c.startswith("invoices_")] + [
@@ -117,6 +140,11 @@ def account_payment_history(
         "overdue_invoices",
     ]
     money = ["open_balance_usd", "overdue_balance_usd", "disputed_open_balance_usd"]
+    # An account with no invoice at all has the prior as its credible ratios (and no trend).
+    prior = F.lit(params.prior_late_ratio) if params.credibility_invoices else F.lit(None).cast("double")
+    credible_names = [
+        c for c in features.columns if c.startswith("credible_late_ratio_") and c != "credible_late_ratio_trend"
+    ]
     joined = accounts.select("account_id", "credit_limit").join(features, "account_id", "left")
     limit = F.col("credit_limit").cast("double")
     return joined.select(
@@ -124,10 +152,12 @@ def account_payment_history(
         *[
             F.coalesce(F.col(c), F.lit(0)).alias(c) if c in zero_when_missing else F.col(c)
             for c in features.columns
-            if c != "account_id" and c not in money
+            if c != "account_id" and c not in money and not c.startswith("credible_")
         ],
         *[F.coalesce(F.col(c), F.lit(0.0)).alias(c) for c in money],
         F.when(limit > 0, F.round(F.coalesce(F.col("open_balance_usd"), F.lit(0.0)) / limit, 4)).alias(
             "credit_utilisation"
         ),
+        *[F.coalesce(F.col(c), prior).alias(c) for c in credible_names],
+        F.col("credible_late_ratio_trend"),
     )
