@@ -72,6 +72,7 @@ def test_run_all_on_the_sample_reports_every_layer_and_a_bronze_rerun_changes_no
     assert f"Risk score {stored['risk_score']} / 100   tier {stored['risk_tier']}" in explained.stdout
     assert f"Action: {stored['recommended_action']}" in explained.stdout
     assert all(f"  - {reason}" in explained.stdout for reason in stored["risk_reasons"])
+    assert f"due within 60 days late: {stored['p_late_60d']:.1%} (p_late_60d = 1 / (1 + exp(" in explained.stdout
     for feature, points in stored["risk_points"]:
         assert re.search(rf"^{feature}\s+\S.*\s{points}\s+\d+$", explained.stdout, re.M), feature
     # Read from the stored scores without Spark (the default), or recomputed from bronze: the same explanation.

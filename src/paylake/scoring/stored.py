@@ -112,4 +112,11 @@ def explain(row: Mapping[str, Any], scorecard: Scorecard, source: str = "recompu
     earned = sum(points.values())
     lines.append(f"{'total':<34}{'':>16}{earned:>8}{scorecard.max_points:>6}")
     lines.append(f"score = round(100 x {earned} / {scorecard.max_points}) = {row['risk_score']}")
+    calibration = scorecard.calibration
+    if calibration is not None and row.get(calibration.column) is not None:
+        lines.append(
+            f"probability of paying an invoice due within {calibration.horizon_days} days late: "
+            f"{row[calibration.column]:.1%} ({calibration.column} = 1 / (1 + exp(-({calibration.intercept:.4f} + "
+            f"{calibration.log_odds_per_point:.5f} x {earned}))))"
+        )
     return "\n".join(lines)
