@@ -21,6 +21,14 @@ def _paths(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--lake", help="lake root (overrides the environment)")
 
 
+def _score_dates(command: argparse.ArgumentParser) -> None:
+    """The past score dates a backtest or a fit evaluates, and the outcome window after each."""
+    command.add_argument("--from", type=_date, required=True, dest="start", help="first score date")
+    command.add_argument("--to", type=_date, required=True, dest="end", help="last score date")
+    command.add_argument("--horizon-days", type=int, default=60, help="outcome window after each date (60)")
+    command.add_argument("--step-days", type=int, default=7, help="days between score dates (7)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of every command."""
     parser = argparse.ArgumentParser(prog="paylake", description="Metadata-driven medallion pipelines for payments.")
@@ -65,10 +73,7 @@ def build_parser() -> argparse.ArgumentParser:
     _paths(score)
 
     backtest = commands.add_parser("backtest", help="backtest the risk score on past dates against what happened")
-    backtest.add_argument("--from", type=_date, required=True, dest="start", help="first score date")
-    backtest.add_argument("--to", type=_date, required=True, dest="end", help="last score date")
-    backtest.add_argument("--horizon-days", type=int, default=60, help="outcome window after each date (60)")
-    backtest.add_argument("--step-days", type=int, default=7, help="days between score dates (7)")
+    _score_dates(backtest)
     backtest.add_argument(
         "--challenger", action="store_true", help="also fit a logistic regression and compare out of time"
     )
@@ -80,10 +85,7 @@ def build_parser() -> argparse.ArgumentParser:
     _paths(changed)
 
     train = commands.add_parser("train", help="fit the risk scorecard on past dates, out of time, and write it")
-    train.add_argument("--from", type=_date, required=True, dest="start", help="first score date")
-    train.add_argument("--to", type=_date, required=True, dest="end", help="last score date")
-    train.add_argument("--horizon-days", type=int, default=60, help="outcome window after each date (60)")
-    train.add_argument("--step-days", type=int, default=7, help="days between score dates (7)")
+    _score_dates(train)
     train.add_argument("--note", help="what the card is fitted on, kept in its training summary")
     train.add_argument(
         "--out", type=Path, help="where to write the scores table's YAML (default: in place, in local metadata)"
