@@ -5,6 +5,7 @@ The CLI maps these to exit codes: configuration and usage problems exit 2, data 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -79,6 +80,11 @@ class StorageFullError(PaylakeError):
 
 
 _NO_SPACE = ("No space left on device", "os error 28", "ENOSPC")
+# How Spark (PATH_NOT_FOUND, FileNotFoundException), Delta (DELTA_FILE_NOT_FOUND) and delta-rs (object store
+# NotFound) say a data file is gone; the path is the first Parquet file named.
+_MISSING = ("PATH_NOT_FOUND", "FileNotFoundException", "FILE_NOT_FOUND", "NotFound", "No such file or directory")
+_PARQUET = re.compile(r"(?:file:)?(/\S+?\.parquet)")
+_TABLE_FOLDER = re.compile(r"/(bronze|silver|gold|ops)/(\w+)/")
 
 
 def storage_full(exc: BaseException, what: str) -> StorageFullError | None:
@@ -91,6 +97,25 @@ def storage_full(exc: BaseException, what: str) -> StorageFullError | None:
             return StorageFullError(
                 f"{what}: no space left on the device (disk full); free space and run again: a table is either "
                 "as it was or holds the whole batch, and the next run goes on from there"
+            )
+        seen = seen.__cause__ or seen.__context__
+    return None
+
+
+def missing_data_file(exc: BaseException, what: str) -> TableStoreError | None:
+    """A :class:`TableStoreError` naming the table whose data file is gone, the file, and what to do, when ``exc``
+    (or an exception it was raised from) says a Parquet file of a table does not exist; else None."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        text = str(seen)
+        path = _PARQUET.search(text)
+        if path and any(marker in text for marker in _MISSING):
+            folder = _TABLE_FOLDER.search(path.group(1))
+            table = f"table {folder.group(1)}.{folder.group(2)}" if folder else "a table it reads"
+            return TableStoreError(
+                f"{what}: a data file of {table} is missing ({path.group(1)}), so this table was not written. Restore the "
+                f"file from a backup or copy of the lake, or roll that table back to a version from before the "
+                f"file was written (`paylake history`, `paylake rollback`), then run again (docs/operations.md)"
             )
         seen = seen.__cause__ or seen.__context__
     return None

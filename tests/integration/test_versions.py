@@ -14,9 +14,9 @@ from pyspark.sql import SparkSession
 from paylake.cli import main
 from paylake.contract import TableRef
 from paylake.datagen.generator import GeneratorConfig, write_landing
-from paylake.errors import TableStoreError
+from paylake.errors import TableStoreError, missing_data_file
 from paylake.lake.delta_rs import DeltaRsStore
-from paylake.pipeline.runner import run_bronze
+from paylake.pipeline.runner import run_bronze, run_layers
 from paylake.runtime.context import PaylakeContext
 
 END = date(2026, 3, 10)
@@ -113,3 +113,43 @@ def test_a_damaged_newest_commit_is_refused_by_reads_and_writes_and_nothing_comm
     with pytest.raises(TableStoreError, match=re.escape(expected)):
         store.append_arrow(ref, pa.table({"x": [3]}).to_reader())
     assert sorted(p.name for p in log.glob("*.json")) == ["00000000000000000000.json", "00000000000000000001.json"]
+
+
+def test_a_missing_data_file_fails_the_tables_that_read_it_naming_table_and_file(
+    spark: SparkSession, repo: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    landing, lake = tmp_path / "landing", tmp_path / "lake"
+    write_landing(CONFIG, landing)
+    ctx = PaylakeContext.create("local", repo / "metadata", landing, lake, spark=spark)
+    assert run_bronze(ctx, "all", END).ok
+    assert run_layers(ctx, ["silver"], "account_profiles", END)[0].ok
+    profiles = lake / "silver" / "account_profiles"
+    version, rows = DeltaTable(str(profiles)).version(), content(profiles)
+    lost = sorted((lake / "bronze" / "accounts").rglob("*.parquet"))[0]
+    lost.unlink()
+    (outcome,) = run_layers(ctx, ["silver"], "account_profiles", END)
+    (result,) = outcome.results
+    assert result.status == "FAILED" and result.error == (
+        f"silver.account_profiles: a data file of table bronze.accounts is missing ({lost}), so this table was not "
+        "written. Restore the file from a backup or copy of the lake, or roll that table back to a version from "
+        "before the file was written (`paylake history`, `paylake rollback`), then run again (docs/operations.md)"
+    )
+    assert "failed unexpectedly" not in caplog.text  # a known failure: no traceback
+    assert DeltaTable(str(profiles)).version() == version and content(profiles) == rows
+
+
+def test_how_each_reader_says_a_data_file_is_gone() -> None:
+    spark = (
+        "[PATH_NOT_FOUND] Path does not exist: file:/lake/bronze/accounts/part-00000-9da8-c000.parquet. SQLSTATE: 42K03"
+    )
+    delta_rs = (
+        "Object at location /lake/gold/scores/score_date=2026-01-01/part-1.parquet not found\n"
+        " No such file or directory (os error 2)"
+    )
+    assert "table bronze.accounts is missing (/lake/bronze/accounts/part-00000-9da8-c000.parquet)" in str(
+        missing_data_file(RuntimeError(spark), "silver.t")
+    )
+    wrapped = RuntimeError("the read failed")
+    wrapped.__cause__ = FileNotFoundError(delta_rs)
+    assert "table gold.scores is missing" in str(missing_data_file(wrapped, "gold.t"))
+    assert missing_data_file(RuntimeError("bad value in part-1.parquet"), "silver.t") is None

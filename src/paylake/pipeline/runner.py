@@ -17,7 +17,7 @@ from paylake.bronze.discovery import unclaimed_files
 from paylake.bronze.freshness import refuse_stale, stale_feeds
 from paylake.bronze.ingest import ingest_table
 from paylake.contract import OPS_SCHEMAS, PIPELINE_LAYERS, PIPELINE_RUNS, DerivedLayer, PipelineLayer
-from paylake.errors import PaylakeError, UsageError, storage_full
+from paylake.errors import PaylakeError, UsageError, missing_data_file, storage_full
 from paylake.faults import fault_point
 from paylake.frames import rows_frame
 from paylake.graph import dependency_order
@@ -134,11 +134,14 @@ def _run_one(
         except PaylakeError as exc:
             counts, status, error = exc.counts or TableCounts(), "FAILED", str(exc)
         except Exception as exc:  # one table's crash must not stop its siblings
-            full = storage_full(exc, f"{layer}.{table}")
-            if full is None:
+            known = storage_full(exc, f"{layer}.{table}") or missing_data_file(exc, f"{layer}.{table}")
+            if known is None:
                 logger.exception("%s.%s failed unexpectedly", layer, table, extra={"table": table, "step": "error"})
             first_line = (str(exc).strip().splitlines() or [""])[0][:300]
-            status, error = "FAILED", str(full) if full else f"{type(exc).__name__}: {first_line} (see log for details)"
+            status, error = (
+                "FAILED",
+                str(known) if known else f"{type(exc).__name__}: {first_line} (see log for details)",
+            )
     seconds = time.perf_counter() - started
     counted = {f.name: getattr(counts, f.name) for f in fields(TableCounts)}
     result = TableResult(**counted, table=table, status=status, started_at=started_at, seconds=seconds, error=error)
