@@ -113,9 +113,10 @@ def missing_data_file(exc: BaseException, what: str) -> TableStoreError | None:
             folder = _TABLE_FOLDER.search(path.group(1))
             table = f"table {folder.group(1)}.{folder.group(2)}" if folder else "a table it reads"
             return TableStoreError(
-                f"{what}: a data file of {table} is missing ({path.group(1)}), so this table was not written. Restore the "
-                f"file from a backup or copy of the lake, or roll that table back to a version from before the "
-                f"file was written (`paylake history`, `paylake rollback`), then run again (docs/operations.md)"
+                f"{what}: a data file of {table} is missing ({path.group(1)}), so this table was not written. "
+                "Restore the file from a backup or copy of the lake, or roll that table back to a version from "
+                "before the file was written (`paylake history`, `paylake rollback`), then run again "
+                "(docs/operations.md)"
             )
         seen = seen.__cause__ or seen.__context__
     return None

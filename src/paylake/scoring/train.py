@@ -100,6 +100,7 @@ def card_points(card: Scorecard, values: Sequence[float | None]) -> int:
 
 
 def probability(calibration: Calibration, points: int) -> float:
+    """The probability ``calibration`` gives ``points`` (the Python twin of its Spark column)."""
     return 1.0 / (1.0 + math.exp(-(calibration.intercept + calibration.log_odds_per_point * points)))
 
 
@@ -155,16 +156,16 @@ def fit_card(
             dropped.append(_dropped(template.features[i], "its bins round to no points"))
         else:
             features.append(fitted)
-    unscaled = Scorecard.model_validate({**template.model_dump(), "features": features, "training": None})
+    uncalibrated = Scorecard.model_validate({**template.model_dump(), "features": features, "training": None})
     positions = {f.feature: i for i, f in enumerate(template.features)}
 
     def points(o: Observation) -> int:
-        return card_points(unscaled, [o.features[positions[f.feature]] for f in unscaled.features])
+        return card_points(uncalibrated, [o.features[positions[f.feature]] for f in uncalibrated.features])
 
     # Calibrated on the whole points, as scored: rounding and the floor at 0 points are part of what it maps.
     offset, (slope,) = logistic(spark, [[points(o)] for o in train], late)
     calibration = Calibration(horizon_days=horizon_days, intercept=round(offset, 6), log_odds_per_point=round(slope, 6))
-    card = Scorecard.model_validate({**unscaled.model_dump(), "calibration": calibration})
+    card = Scorecard.model_validate({**uncalibrated.model_dump(), "calibration": calibration})
 
     def auc(rows: Sequence[Observation]) -> float | None:
         value = metrics.auc([points(o) for o in rows], [o.late for o in rows])
@@ -178,7 +179,7 @@ def fit_card(
         observations=len(train),
         late=sum(late),
         intercept=round(intercept, 6),
-        coefficients={template.features[i].feature: round(coefficient[i], 6) for i in kept},
+        coefficients={f.feature: round(coefficient[positions[f.feature]], 6) for f in card.features},
         information_values={
             template.features[i].feature: round(b.information_value, 4) for i, b in sorted(binnings.items())
         },
