@@ -34,7 +34,7 @@ def collections_worklist(metrics: DataFrame, *, params: WorklistParams, as_of: d
     ``previous_score_date`` is the latest score date before ``as_of`` (the same for every account);
     ``previous_risk_score``/``previous_risk_tier`` are null for an account not scored then, whose
     ``tier_change`` is ``NEW`` (else ``UP``, ``DOWN`` or ``SAME``). ``points_moved`` lists the features whose
-    points changed, largest change first.
+    points changed, largest change first (``points_before`` null: not scored then).
     ``expected_overdue_usd`` = probability x open balance; ``rank`` orders by it, then by score, then by id.
 
     Args:
@@ -60,15 +60,19 @@ def collections_worklist(metrics: DataFrame, *, params: WorklistParams, as_of: d
             F.map_keys("risk_points"),
             lambda feature: F.struct(
                 feature.alias("feature"),
-                F.coalesce(F.col("_previous_points")[feature], F.lit(0)).alias("points_before"),
+                # null when the feature was not scored then; nullable, as Delta on Spark writes nested fields
+                F.col("_previous_points")[feature].alias("points_before"),
                 F.col("risk_points")[feature].alias("points_now"),
             ),
         ),
-        lambda m: F.col("_previous_points").isNotNull() & (m["points_before"] != m["points_now"]),
+        lambda m: F.col("_previous_points").isNotNull() & ~m["points_before"].eqNullSafe(m["points_now"]),
     )
     largest_first = F.array_sort(
         moved,
-        lambda a, b: F.abs(b["points_now"] - b["points_before"]) - F.abs(a["points_now"] - a["points_before"]),
+        lambda a, b: (
+            F.abs(b["points_now"] - F.coalesce(b["points_before"], F.lit(0)))
+            - F.abs(a["points_now"] - F.coalesce(a["points_before"], F.lit(0)))
+        ),
     )
     # Tiers are score ranges, so a changed tier went up exactly when the score did.
     tier_change = (

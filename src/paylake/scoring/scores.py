@@ -90,7 +90,10 @@ def top_accounts(context: PaylakeContext, as_of: date, limit: int = 10) -> str:
         )
         lines.append(f"{'':>16}{r['recommended_action']}")
         lines += [f"{'':>16}- {reason}" for reason in r["risk_reasons"]]
-        moved = [f"{m['feature']} {m['points_before']} -> {m['points_now']}" for m in r["points_moved"][:3]]
+        moved = [
+            f"{m['feature']} {'new' if m['points_before'] is None else m['points_before']} -> {m['points_now']}"
+            for m in r["points_moved"][:3]
+        ]
         if moved:
             lines.append(f"{'':>16}points moved: {', '.join(moved)}")
     if not rows:
