@@ -13,6 +13,7 @@ invoice due in the next ``horizon_days`` is paid late or not at all; and a summa
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
@@ -139,6 +140,10 @@ class Calibration(StrictModel):
     @property
     def column(self) -> str:
         return f"p_late_{self.horizon_days}d"
+
+    def probability_of(self, points: int) -> float:
+        """The probability of ``points`` (the Python twin of :meth:`probability`, unrounded)."""
+        return 1.0 / (1.0 + math.exp(-(self.intercept + self.log_odds_per_point * points)))
 
     def probability(self, points: Column) -> Column:
         return F.round(

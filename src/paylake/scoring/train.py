@@ -17,7 +17,6 @@ late, and the card's calibration turns points back into that probability.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
@@ -99,11 +98,6 @@ def card_points(card: Scorecard, values: Sequence[float | None]) -> int:
     return sum(f.points_for(v) for f, v in zip(card.features, values, strict=True))
 
 
-def probability(calibration: Calibration, points: int) -> float:
-    """The probability ``calibration`` gives ``points`` (the Python twin of its Spark column)."""
-    return 1.0 / (1.0 + math.exp(-(calibration.intercept + calibration.log_odds_per_point * points)))
-
-
 def _dropped(feature: ScoreFeature, why: str) -> DroppedFeature:
     return DroppedFeature(feature=feature.feature, reason=feature.reason, format=feature.format, why=why)
 
@@ -171,7 +165,7 @@ def fit_card(
         value = metrics.auc([points(o) for o in rows], [o.late for o in rows])
         return None if value is None else round(value, 4)
 
-    brier = metrics.brier([probability(calibration, points(o)) for o in held_out], [o.late for o in held_out])
+    brier = metrics.brier([calibration.probability_of(points(o)) for o in held_out], [o.late for o in held_out])
     summary = TrainingSummary(
         note=note,
         score_dates=sorted({o.score_date for o in train}),
