@@ -38,6 +38,7 @@ LAYERS = ("bronze", "silver", "gold")
 SPARK_STARTED = re.compile(r"local Spark \(.*\) started in ([\d.]+) s")
 SAMPLE_S = 0.1  # RSS sampling interval
 SCD2_STEP = re.compile(r"bronze\.(\w+): SCD2 step ([\d.]+) s")  # changes + merge, logged by the ingest
+SPARK_JOBS = re.compile(r"(\w+)\.(\w+): done in [\d.]+ s, (\d+) Spark jobs")  # logged by the runner per table
 # Default scale 1.0: 20,000 accounts, 2,000 SKUs, ~1,000,000 invoices and ~3,000,000 line items over 121 days.
 ACCOUNTS, SKUS, HISTORY_DAYS, INVOICE_RATE = 20_000, 2_000, 120, 3.2
 
@@ -136,6 +137,7 @@ class ProcessRun:
     peak_rss_by_program: dict[str, int]  # each program's own peak (they need not peak at the same moment)
     spark_startup_s: float | None
     scd2_s: dict[str, float]  # bronze table -> seconds of its SCD2 step
+    spark_jobs: dict[str, int]  # layer.table -> Spark jobs it ran
     returncode: int
     stderr_tail: str
     samples: list[tuple[float, dict[str, int]]]  # (epoch seconds, RSS bytes per program) every 100 ms
@@ -179,7 +181,8 @@ def run_paylake(args: list[str], log: Path) -> ProcessRun:
     match = SPARK_STARTED.search(text)
     scd2 = {table: float(seconds) for table, seconds in SCD2_STEP.findall(text)}
     startup = float(match.group(1)) if match else None
-    return ProcessRun(wall, peak, peaks, startup, scd2, returncode, text[-3000:], samples)
+    jobs = {f"{layer}.{table}": int(count) for layer, table, count in SPARK_JOBS.findall(text)}
+    return ProcessRun(wall, peak, peaks, startup, scd2, jobs, returncode, text[-3000:], samples)
 
 
 def table_runs(lake: Path, as_of: date) -> list[dict[str, Any]]:
@@ -213,6 +216,7 @@ def phase(name: str, lake: Path, landing: Path, as_of: date, floor_s: dict[str, 
             "seconds": r["seconds"],
             "rows_read": rows,
             "rows_per_s": rows / r["seconds"] if r["seconds"] else 0,
+            "spark_jobs": run.spark_jobs.get(f"{r['layer']}.{r['table']}"),
             "peak_rss_gib": sum(at_peak.values()) / 2**30,
             "peak_rss_gib_by_program": _gib(at_peak),  # at that sample: what held the memory at the table's peak
         }
@@ -227,6 +231,7 @@ def phase(name: str, lake: Path, landing: Path, as_of: date, floor_s: dict[str, 
         "x_floor": run.wall_s / floor_total,
         "floor_s": floor_total,
         "spark_startup_s": run.spark_startup_s,
+        "spark_jobs": run.spark_jobs,
         "peak_rss_gib": run.peak_rss_bytes / 2**30,
         "peak_rss_gib_at_peak": _gib(run.peak_between(0, float("inf"))),
         "peak_rss_gib_by_program": _gib(run.peak_rss_by_program),  # each program's own peak
@@ -264,13 +269,13 @@ def render(results: dict[str, Any]) -> str:
         f"{results['dataset']['invoice_line_items_initial']:,} line items; increment "
         f"{results['dataset']['invoices_increment']:,} invoices ({results['dataset']['increment_share']:.1%})",
         f"{'phase / layer / table':<44}{'seconds':>9}{'rows read':>12}{'rows/s':>11}{'peak GiB':>9}{'java+py':>10}"
-        f"{'x floor':>9}{'SCD2 s':>9}",
+        f"{'jobs':>6}{'x floor':>9}{'SCD2 s':>9}",
     ]
     for name in ("initial", "increment"):
         p = results[name]
         lines.append(
             f"{name + ' (whole process)':<44}{p['wall_s']:>9.1f}{'':>12}{'':>11}{p['peak_rss_gib']:>9.2f}"
-            f"{_split(p['peak_rss_gib_at_peak']):>10}{p['x_floor']:>9.1f}"
+            f"{_split(p['peak_rss_gib_at_peak']):>10}{sum(p['spark_jobs'].values()):>6}{p['x_floor']:>9.1f}"
             f"   Spark start-up {p['spark_startup_s'] or 0:.1f} s, peak RSS {p['peak_rss_gib']:.2f} GiB ("
             + ", ".join(f"{name} {gib:.2f}" for name, gib in p["peak_rss_gib_at_peak"].items())
             + "; each program's own peak: "
@@ -287,7 +292,8 @@ def render(results: dict[str, Any]) -> str:
                 scd2 = f"{t['scd2_s']:>9.2f}" if t.get("scd2_s") is not None else ""
                 lines.append(
                     f"    {table:<40}{t['seconds']:>9.2f}{t['rows_read']:>12,}{t['rows_per_s']:>11,.0f}"
-                    f"{t['peak_rss_gib']:>9.2f}{_split(t['peak_rss_gib_by_program']):>10}{ratio}{scd2}"
+                    f"{t['peak_rss_gib']:>9.2f}{_split(t['peak_rss_gib_by_program']):>10}{t['spark_jobs'] or 0:>6}"
+                    f"{ratio}{scd2}"
                 )
     lines.append(
         f"floor (pyarrow read + write_deltalake): initial {results['initial']['floor_s']:.2f} s, "

@@ -165,7 +165,7 @@ def _file_state(args: argparse.Namespace) -> int:
     with lake_lock(context.lake_root, owner):
         for name in args.files:  # one file log entry each, in order; a refused file stops the rest
             config = context.bronze.tables[table]
-            entry = set_file_state(context.spark, context.store, config, context.landing, name, action, args.reason)
+            entry = set_file_state(context.store, config, context.landing, name, action, args.reason)
             sys.stdout.write(f"bronze.{table}: {entry.file_name} {then} (reason: {entry.note})\n")
     return EXIT_OK
 

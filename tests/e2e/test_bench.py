@@ -42,6 +42,11 @@ def test_bench_smoke_run(repo: Path, tmp_path: Path) -> None:
             assert 0 < table["scd2_s"] < table["seconds"]  # the SCD2 step is part of the table's time
         layer_sum = sum(e["seconds"] for e in phase["layers"].values())
         assert 0 < layer_sum < phase["wall_s"], name  # tables run inside the whole process
+        # Every table logs the Spark jobs it ran, and they add up to the phase's.
+        assert all(t["spark_jobs"] > 0 for e in phase["layers"].values() for t in e["tables"].values())
+        assert sum(phase["spark_jobs"].values()) == sum(
+            t["spark_jobs"] for e in phase["layers"].values() for t in e["tables"].values()
+        )
         assert phase["spark_startup_s"] > 0 and phase["peak_rss_gib"] > 0.1  # the JVM is in the process tree
         assert set(phase["peak_rss_gib_by_program"]) == {"java", "python"}
         assert max(phase["peak_rss_gib_by_program"].values()) <= phase["peak_rss_gib"]

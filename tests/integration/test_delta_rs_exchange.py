@@ -106,7 +106,7 @@ def test_split_stage_reads_back_every_row_and_hands_over_the_true_part(spark: Sp
                   TIMESTAMP '2026-03-29 01:30:00' + make_interval(0, 0, 0, 0, 0, 0, id) AS at, id % 3 = 0 AS ok
            FROM range(1000)"""
     )
-    with staged_split(df, "ok") as (back, true_part):
+    with staged_split(df, "ok") as (back, true_part, _):
         assert back.schema.simpleString() == df.schema.simpleString()  # files make every column nullable
         assert sorted(back.collect()) == sorted(df.collect())
         assert back.where("ok").count() == 334
@@ -117,7 +117,7 @@ def test_split_stage_reads_back_every_row_and_hands_over_the_true_part(spark: Sp
         assert sorted(got.column("id").to_pylist()) == list(range(0, 1000, 3))
         assert got.schema.field("at").type == pa.timestamp("us", tz="UTC")
     assert not folder.exists()
-    with staged_split(df.where("NOT ok"), "ok") as (back, true_part):
+    with staged_split(df.where("NOT ok"), "ok") as (back, true_part, _):
         assert true_part is None and back.count() == 666
 
 
@@ -132,7 +132,7 @@ from paylake.runtime.spark import local_spark
 spark = local_spark(SparkConfig(master="local[2]", shuffle_partitions=2, driver_memory="2g"), "UTC")
 memory = spark.sparkContext._jvm.java.lang.management.ManagementFactory.getMemoryMXBean()
 wide = spark.sql("SELECT id, sha2(CAST(id AS STRING), 512) AS h, id % 2 = 0 AS even FROM range(1500000)")
-with staged_split(wide.orderBy("h"), "even") as (_, evens):  # the sort grows the heap
+with staged_split(wide.orderBy("h"), "even") as (_, evens, _):  # the sort grows the heap
     heap = memory.getHeapMemoryUsage()
     print(json.dumps({"committed": heap.getCommitted(), "used": heap.getUsed(), "initial": heap.getInit(),
                       "evens": evens.count_rows() if evens is not None else 0}))
@@ -158,11 +158,11 @@ def test_checkpoint_is_persisted_by_spark_and_written_once_locally(spark: SparkS
     """The Databricks store (the base class's checkpoint) persists and hands over no files; the local store
     writes the rows once and hands over the true part."""
     df = spark.sql("SELECT id, id < 3 AS ok FROM range(10)")
-    with TableStore.checkpoint(DeltaRsStore(spark, str(tmp_path)), df, "ok") as (back, true_part):
+    with TableStore.checkpoint(DeltaRsStore(spark, str(tmp_path)), df, "ok") as (back, true_part, _):
         assert true_part is None and back.is_cached
         assert back.where("ok").count() == 3
     assert not back.is_cached
-    with DeltaRsStore(spark, str(tmp_path)).checkpoint(df, "ok") as (back, true_part):
+    with DeltaRsStore(spark, str(tmp_path)).checkpoint(df, "ok") as (back, true_part, _):
         assert true_part is not None and not back.is_cached
         assert true_part.count_rows() == 3 and back.count() == 10
 
@@ -173,7 +173,7 @@ def test_replace_takes_a_checkpoints_files_without_a_spark_job(spark: SparkSessi
     store, ref = DeltaRsStore(spark, str(tmp_path)), TableRef("silver", "t")
     df = spark.sql("SELECT id, id % 3 AS part, id < 6 AS ok, 'x' AS scratch FROM range(9)")
     tracker, group = spark.sparkContext.statusTracker(), "paylake-test-replace"
-    with store.checkpoint(df, "ok") as (checked, accepted_files):
+    with store.checkpoint(df, "ok") as (checked, accepted_files, _):
         accepted = checked.where("ok").select("id", "part")
         spark.sparkContext.setJobGroup(group, "replace from files")
         try:

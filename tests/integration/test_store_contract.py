@@ -13,7 +13,7 @@ from pyspark.sql import functions as F
 
 from paylake.contract import TableRef
 from paylake.errors import TableStoreError
-from paylake.frames import rows_frame
+from paylake.frames import arrow_rows, no_rows, rows_frame
 from paylake.lake.store import MergeSpec, TableStore
 
 REF = TableRef("silver", "things")
@@ -119,12 +119,39 @@ def test_merge_update_respects_its_condition(spark: SparkSession, store: TableSt
     assert content(store) == [(1, "a", D1), (2, "B", D2)]
 
 
-def test_checkpoint_computes_once_and_splits_when_the_store_can(spark: SparkSession, store: TableStore) -> None:
+def test_checkpoint_computes_once_splits_when_the_store_can_and_totals_every_row(
+    spark: SparkSession, store: TableStore
+) -> None:
     df = spark.range(6).select(F.col("id").cast("int").alias("id"), (F.col("id") % 2 == 0).alias("ok"))
-    with store.checkpoint(df, "ok") as (checked, files):
+    totals = [F.count(F.lit(1)).alias("rows"), F.sum("id").alias("ids"), F.sum(F.col("ok").cast("int")).alias("oks")]
+    with store.checkpoint(df, "ok", totals) as (checked, files, total):
         assert sorted(r.id for r in checked.collect()) == list(range(6))
+        assert total is not None and total.asDict() == {"rows": 6, "ids": 15, "oks": 3}
         if files is not None:  # a store that writes Arrow hands the true part over as files
             assert sorted(files.to_table(columns=["id"]).column("id").to_pylist()) == [0, 2, 4]
+    with store.checkpoint(df.where("id < 0"), "ok", totals) as (checked, files, total):
+        assert checked.count() == 0 and files is None
+        assert total is not None and total.asDict() == {"rows": 0, "ids": None, "oks": None}
+    with store.checkpoint(df, "ok") as (_, _, total):
+        assert total is None
+
+
+def test_put_rows_appends_and_replaces_python_rows(spark: SparkSession, store: TableStore, store_kind: str) -> None:
+    """The run log, file log and metrics are a few rows built in Python; a store that writes Arrow writes them
+    without a Spark job."""
+    tracker, group = spark.sparkContext.statusTracker(), f"paylake-put-rows-{store_kind}"
+    spark.sparkContext.setJobGroup(group, "put rows")
+    try:
+        store.put_rows(REF, arrow_rows([(1, "a", D1), (2, "b", D2)], SCHEMA))
+        store.put_rows(REF, arrow_rows([(3, "c", D2)], SCHEMA))
+        store.put_rows(REF, arrow_rows([(4, "d", D2)], SCHEMA), predicate="day = '2026-01-02'")
+        store.put_rows(REF, no_rows(frame(spark).schema), predicate="id = 1")
+    finally:
+        spark.sparkContext.setLocalProperty("spark.jobGroup.id", None)  # type: ignore[arg-type]
+    if store_kind == "delta_rs":
+        assert tracker.getJobIdsForGroup(group) == []
+    assert content(store) == [(4, "d", D2)]
+    assert store.read(REF).schema == frame(spark).schema
 
 
 def test_history_restore_and_vacuum(spark: SparkSession, store: TableStore, lake_root: Path) -> None:

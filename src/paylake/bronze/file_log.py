@@ -20,13 +20,11 @@ from dataclasses import dataclass
 from datetime import date, datetime, timezone
 from typing import Any, Literal
 
-from pyspark.sql import SparkSession
-
 from paylake.bronze.discovery import LandingFile, LandingZone, discover_files
 from paylake.config.bronze import BronzeTableConfig
 from paylake.contract import INGESTED_FILES, OPS_SCHEMAS, TableRef
 from paylake.errors import IngestionError, UsageError
-from paylake.frames import rows_frame
+from paylake.frames import arrow_rows
 from paylake.lake.store import TableStore
 from paylake.quality.gate import GateCounts
 from paylake.records import RunInfo
@@ -140,7 +138,6 @@ def _revision_example(name: str) -> str:
 
 
 def log_batch(
-    spark: SparkSession,
     store: TableStore,
     table: str,
     pending: Sequence[tuple[LandingFile, str]],
@@ -157,7 +154,7 @@ def log_batch(
         read, rejected = counts.per_file.get(file.name, (0, 0))
         counted = (read, read - rejected, rejected)
         rows.append(_entry(table, file, checksum, batch_id, counted, run.run_id, at, table_version=table_version))
-    store.append(INGESTED_FILES, rows_frame(spark, rows, OPS_SCHEMAS[INGESTED_FILES]))
+    store.put_rows(INGESTED_FILES, arrow_rows(rows, OPS_SCHEMAS[INGESTED_FILES]))
 
 
 def _entry(
@@ -205,7 +202,6 @@ def check_table_holds_log(store: TableStore, ref: TableRef, log: FileLog) -> Non
 
 
 def set_file_state(
-    spark: SparkSession,
     store: TableStore,
     config: BronzeTableConfig,
     landing: LandingZone,
@@ -244,6 +240,6 @@ def set_file_state(
             )
     at = datetime.now(timezone.utc).replace(tzinfo=None)
     row = _entry(config.table, file, checksum, None, (0, 0, 0), uuid.uuid4().hex[:12], at, action, reason.strip())
-    store.append(INGESTED_FILES, rows_frame(spark, [row], OPS_SCHEMAS[INGESTED_FILES]))
+    store.put_rows(INGESTED_FILES, arrow_rows([row], OPS_SCHEMAS[INGESTED_FILES]))
     logger.info("%s: %s %s (%s)", table, file.name, action, reason.strip())
     return LogEntry(file.name, file.extract_date, checksum, action, at, None, reason.strip())

@@ -272,9 +272,7 @@ def ingest_table(
             raise
         raise failure from exc
     fault_point("after_target_merge", str(target))
-    log_batch(
-        spark, store, config.table, pending, batch.counts, batch_id, run, ingested_at, table_version(store, target)
-    )
+    log_batch(store, config.table, pending, batch.counts, batch_id, run, ingested_at, table_version(store, target))
     return batch.counts.table_counts(
         files=len(pending),
         batch_id=batch_id,

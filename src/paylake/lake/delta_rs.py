@@ -14,7 +14,7 @@ import pyarrow as pa
 import pyarrow.dataset as ds
 from deltalake import DeltaTable, write_deltalake
 from deltalake.exceptions import TableNotFoundError
-from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import Column, DataFrame, Row, SparkSession
 from pyspark.sql.pandas.types import from_arrow_schema
 
 from paylake.contract import TableRef
@@ -119,10 +119,13 @@ class DeltaRsStore(TableStore):
         return df.select(*columns) if columns else df
 
     @contextmanager
-    def checkpoint(self, df: DataFrame, split: str) -> Iterator[tuple[DataFrame, ds.Dataset | None]]:
-        """Written once by :func:`staged_split`, whatever the size: a small day-2 batch persisted instead crossed
-        to DuckDB through a collect (0.85 s of the 18,579 invoices' SCD2 step), the split files cross for free."""
-        with staged_split(df, split) as parts:
+    def checkpoint(
+        self, df: DataFrame, split: str, totals: Sequence[Column] = ()
+    ) -> Iterator[tuple[DataFrame, ds.Dataset | None, Row | None]]:
+        """Written once by :func:`staged_split`, whatever the size, ``totals`` observed in the same job: a small
+        day-2 batch persisted instead crossed to DuckDB through a collect (0.85 s of the 18,579 invoices' SCD2
+        step), the split files cross for free."""
+        with staged_split(df, split, totals) as parts:
             yield parts
 
     def _append(self, ref: TableRef, data: pa.RecordBatchReader, partition_by: Sequence[str]) -> None:
@@ -153,6 +156,12 @@ class DeltaRsStore(TableStore):
                 schema_mode="merge",
                 writer_properties=WRITER,
             )
+
+    def put_rows(self, ref: TableRef, rows: pa.Table, predicate: str | None = None) -> None:
+        if predicate is None:
+            self.append_arrow(ref, ds.dataset(rows))
+        else:
+            self.replace_where_arrow(ref, ds.dataset(rows), predicate)
 
     def overwrite(self, ref: TableRef, df: DataFrame, partition_by: Sequence[str] = ()) -> None:
         with staged(df) as data:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
+import pyarrow as pa
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
@@ -72,6 +73,13 @@ class DeltaSparkStore(TableStore):
             return
         writer = df.write.format("delta").mode("overwrite").option("replaceWhere", predicate)
         writer.option("mergeSchema", "true").saveAsTable(self.full_name(ref))
+
+    def put_rows(self, ref: TableRef, rows: pa.Table, predicate: str | None = None) -> None:
+        df = self.spark.createDataFrame(rows)
+        if predicate is None:
+            self.append(ref, df)
+        else:
+            self.replace_where(ref, df, predicate)
 
     def overwrite(self, ref: TableRef, df: DataFrame, partition_by: Sequence[str] = ()) -> None:
         """An existing table with the same partitioning is overwritten in place (a WRITE commit of data and schema,

@@ -14,8 +14,9 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
+import pyarrow as pa
 import pyarrow.dataset as ds
-from pyspark.sql import DataFrame
+from pyspark.sql import Column, DataFrame, Row
 from pyspark.sql import functions as F
 
 from paylake.config.identifiers import check_identifier
@@ -90,15 +91,20 @@ class TableStore(ABC):
         return [row.asDict() for row in self.read(ref, filters, columns).collect()]
 
     @contextmanager
-    def checkpoint(self, df: DataFrame, split: str) -> Iterator[tuple[DataFrame, ds.Dataset | None]]:
-        """``df`` computed once for the several reads that follow, and the rows where its boolean column ``split``
-        is true as Parquet files an Arrow reader can take as they are, when the store has them (else None).
+    def checkpoint(
+        self, df: DataFrame, split: str, totals: Sequence[Column] = ()
+    ) -> Iterator[tuple[DataFrame, ds.Dataset | None, Row | None]]:
+        """``df`` computed once for the several reads that follow; the rows where its boolean column ``split`` is
+        true as Parquet files an Arrow reader can take as they are, when the store has them (else None); and the
+        aggregate columns ``totals`` over all of ``df`` as one row (None without ``totals``).
 
-        Here Spark persists ``df``; the local store writes it to Parquet instead (:func:`delta_rs.staged_split`).
+        Here Spark persists ``df`` and computes ``totals`` over the persisted rows (the job that fills the
+        cache); the local store writes ``df`` to Parquet instead and observes ``totals`` while it writes
+        (:func:`delta_rs.staged_split`).
         """
         persisted = df.persist()
         try:
-            yield persisted, None
+            yield persisted, None, persisted.agg(*totals).collect()[0] if totals else None
         finally:
             persisted.unpersist()
 
@@ -146,6 +152,12 @@ class TableStore(ABC):
             self.overwrite(ref, rows, partition_by)
         else:
             self.replace_where(ref, rows, predicate, partition_by)
+
+    @abstractmethod
+    def put_rows(self, ref: TableRef, rows: pa.Table, predicate: str | None = None) -> None:
+        """Append a few rows built in Python (:func:`paylake.frames.arrow_rows`: the run log, the file log,
+        metrics) or, with ``predicate``, replace the rows matching it with them (one commit); creates the table.
+        A store that writes Arrow writes them as they are, without a Spark job."""
 
     @abstractmethod
     def merge(self, ref: TableRef, source: DataFrame, spec: MergeSpec, partition_by: Sequence[str] = ()) -> None:

@@ -11,20 +11,19 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, fields, replace
 from datetime import date, datetime, timezone
 
-from pyspark.sql import functions as F
-
 from paylake.bronze.discovery import unclaimed_files
 from paylake.bronze.freshness import refuse_stale, stale_feeds
 from paylake.bronze.ingest import ingest_table
 from paylake.contract import OPS_SCHEMAS, PIPELINE_LAYERS, PIPELINE_RUNS, DerivedLayer, PipelineLayer
 from paylake.errors import PaylakeError, UsageError, missing_data_file, storage_full
 from paylake.faults import fault_point
-from paylake.frames import rows_frame
+from paylake.frames import arrow_rows
 from paylake.graph import dependency_order
 from paylake.pipeline.build import build_table
 from paylake.records import RunInfo, Status, TableCounts, TableResult
 from paylake.reporting.summary import render_summary
 from paylake.runtime.context import PaylakeContext
+from paylake.runtime.spark import spark_jobs_started
 
 logger = logging.getLogger(__name__)
 
@@ -122,7 +121,7 @@ def run_layer(
 def _run_one(
     context: PaylakeContext, layer: str, table: str, blocked: set[str], run_table: TableRunner, run: RunInfo
 ) -> TableResult:
-    started_at, started = _now(), time.perf_counter()
+    started_at, started, jobs_before = _now(), time.perf_counter(), spark_jobs_started()
     counts, error = TableCounts(), None
     status: Status = "SUCCESS"
     if blocked:
@@ -147,7 +146,9 @@ def _run_one(
     result = TableResult(**counted, table=table, status=status, started_at=started_at, seconds=seconds, error=error)
     step = {"table": table, "step": status.lower(), "rows_loaded": result.rows_loaded}
     if status == "SUCCESS":
-        logger.info("%s.%s: done in %.1f s", layer, table, seconds, extra=step)
+        jobs_after = spark_jobs_started()
+        jobs = f", {jobs_after - (jobs_before or 0)} Spark jobs" if jobs_after is not None else ""
+        logger.info("%s.%s: done in %.1f s%s", layer, table, seconds, jobs, extra=step)
     else:
         logger.error("%s.%s: %s", layer, table, error, extra=step)
     return result
@@ -163,7 +164,7 @@ def _record(context: PaylakeContext, layer: str, run: RunInfo, r: TableResult) -
         context.environment.name,
         r.started_at,
         _now(),
-        r.seconds,
+        round(r.seconds, 3),
         r.files,
         r.rows_read,
         r.rows_loaded,
@@ -176,8 +177,7 @@ def _record(context: PaylakeContext, layer: str, run: RunInfo, r: TableResult) -
         r.newest_extract,
         r.hours_since_newest_file,
     )
-    df = rows_frame(context.spark, [row], OPS_SCHEMAS[PIPELINE_RUNS]).withColumn("seconds", F.round("seconds", 3))
-    context.store.append(PIPELINE_RUNS, df)
+    context.store.put_rows(PIPELINE_RUNS, arrow_rows([row], OPS_SCHEMAS[PIPELINE_RUNS]))
 
 
 def run_bronze(

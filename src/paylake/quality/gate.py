@@ -4,7 +4,8 @@
 
 1. evaluate the table's checks on its rows (:func:`paylake.quality.checks.evaluate`);
 2. checkpoint the checked rows once (:meth:`TableStore.checkpoint`), so the reads that follow never recompute them;
-3. count rows, rejects, flags and failures per rule in one aggregate, per file (bronze) or over the whole output;
+3. count rows, rejects, flags and failures per rule: per file (bronze) in one aggregate, over the whole output
+   (derived) while the checkpoint is computed;
 4. let the caller refuse the batch on its own terms (a builder's duplicate keys, rows of another date);
 5. replace the rejected rows in the table's quarantine and the batch's per-rule counts in ``ops.dq_metrics``;
 6. hold the batch back whole when a file (or the output) passes under ``min_pass_rate``;
@@ -25,7 +26,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 import pyarrow.dataset as ds
-from pyspark.sql import Column, DataFrame, Row, SparkSession
+from pyspark.sql import Column, DataFrame, Row
 from pyspark.sql import functions as F
 
 from paylake.contract import (
@@ -36,6 +37,7 @@ from paylake.contract import (
     DQ_REASON,
     DQ_RULES,
     FLAGS,
+    OPS_SCHEMAS,
     QUARANTINED_AT,
     REASONS,
     REJECTS,
@@ -43,12 +45,10 @@ from paylake.contract import (
     TableRef,
 )
 from paylake.errors import DataQualityError, PaylakeError
-from paylake.frames import rows_frame
+from paylake.frames import arrow_rows, no_rows
 from paylake.lake.store import TableStore, sql_literal
 from paylake.quality.checks import CheckSpec, evaluate, failure_counts, failure_rows, is_rejected
 from paylake.records import RunInfo, TableCounts
-
-FAILURES_SCHEMA = "rule string, rule_type string, action string, rows_checked bigint, rows_failed bigint"
 
 
 @dataclass(frozen=True)
@@ -140,16 +140,17 @@ def gated_write(store: TableStore, rows: DataFrame, gate: Gate) -> Iterator[Gate
         PaylakeError: what ``gate.refuse`` or the caller's block raises, with the counts attached.
     """
     verdicts = evaluate(rows, gate.checks).withColumn(ACCEPTED, ~is_rejected())
-    with store.checkpoint(verdicts, ACCEPTED) as (checked, accepted_files):
-        counts = _count(checked, gate)
+    totals = _aggregates(gate) if gate.files is None else ()
+    with store.checkpoint(verdicts, ACCEPTED, totals) as (checked, accepted_files, total):
+        counts = _counts(gate, [total] if total is not None else _per_file(checked, gate))
         quarantined = False
         try:
             if gate.refuse is not None:
                 gate.refuse(checked, counts)
             rejected = checked.where(~F.col(ACCEPTED))  # the local store reads only the rejected files
-            _write_quarantine(store, rejected, gate)
+            _write_quarantine(store, rejected, counts, gate)
             quarantined = True
-            _write_metrics(store, checked.sparkSession, counts, gate)
+            _write_metrics(store, counts, gate)
             _judge(counts, gate)
             accepted = checked.where(F.col(ACCEPTED)).drop(ACCEPTED, REJECTS, REASONS)
             yield Gated(checked, accepted, accepted_files, counts)
@@ -159,21 +160,28 @@ def gated_write(store: TableStore, rows: DataFrame, gate: Gate) -> Iterator[Gate
             raise
 
 
-def _count(checked: DataFrame, gate: Gate) -> GateCounts:
-    """Rows, rejects, flagged loaded rows, failures per rule and the caller's extras, in one Spark job (one row
-    per file, or one row)."""
-    aggregates = [
+def _aggregates(gate: Gate) -> list[Column]:
+    """Rows, rejects, flagged loaded rows, failures per rule and the caller's extras."""
+    return [
         F.count(F.lit(1)).alias("rows"),
         F.sum(is_rejected().cast("long")).alias("rejected"),
         F.sum((~is_rejected() & (F.size(FLAGS) > 0)).cast("long")).alias("flagged"),
         *failure_counts(gate.checks),
         *[F.sum(column.cast("long")).alias(f"extra_{name}") for name, column in gate.extra.items()],
     ]
+
+
+def _per_file(checked: DataFrame, gate: Gate) -> list[Row]:
+    """:func:`_aggregates` per source file, in one job over the checkpointed rows."""
+    return checked.groupBy(SOURCE_FILE).agg(*_aggregates(gate)).collect()
+
+
+def _counts(gate: Gate, stats: Sequence[Row]) -> GateCounts:
+    """The gate's counts from :func:`_aggregates` rows: one per file (bronze), or one over the output, observed
+    while the checkpoint was written."""
     if gate.files is None:
-        stats = checked.agg(*aggregates).collect()  # a global aggregate has exactly one row
         per_file = {gate.label: (stats[0]["rows"], stats[0]["rejected"] or 0)}
     else:
-        stats = checked.groupBy(SOURCE_FILE).agg(*aggregates).collect()
         per_file = {row[SOURCE_FILE]: (row["rows"], row["rejected"] or 0) for row in stats}
     return GateCounts(
         per_file,
@@ -183,9 +191,10 @@ def _count(checked: DataFrame, gate: Gate) -> GateCounts:
     )
 
 
-def _write_quarantine(store: TableStore, rejected: DataFrame, gate: Gate) -> None:
+def _write_quarantine(store: TableStore, rejected: DataFrame, counts: GateCounts, gate: Gate) -> None:
     """Replace the batch's rows in the quarantine: per source file (bronze), or the whole table (derived). A row
-    keeps its values, then the columns of the contract's quarantine tail."""
+    keeps its values, then the columns of the contract's quarantine tail. A bronze batch without rejected rows
+    clears its files' earlier rows without running ``rejected``."""
     tail = BRONZE_QUARANTINE_TAIL if gate.files is not None else DERIVED_QUARANTINE_TAIL
     made = {
         DQ_RULES: F.col(REJECTS),
@@ -195,36 +204,40 @@ def _write_quarantine(store: TableStore, rejected: DataFrame, gate: Gate) -> Non
     quarantine = rejected.select(*gate.quarantine_columns, *[made.get(name, F.col(name)).alias(name) for name in tail])
     if gate.files is None:
         store.overwrite(gate.table.quarantine, quarantine)
+        return
+    names = ", ".join(sql_literal(name) for name in gate.files)
+    predicate = f"{SOURCE_FILE} IN ({names})"
+    if counts.rejected:
+        store.replace_where(gate.table.quarantine, quarantine, predicate)
     else:
-        names = ", ".join(sql_literal(name) for name in gate.files)
-        store.replace_where(gate.table.quarantine, quarantine, f"{SOURCE_FILE} IN ({names})")
+        store.put_rows(gate.table.quarantine, no_rows(quarantine.schema), predicate)
 
 
-def _write_metrics(store: TableStore, spark: SparkSession, counts: GateCounts, gate: Gate) -> None:
-    """Replace the batch's per-rule counts in ``ops.dq_metrics``."""
+def _write_metrics(store: TableStore, counts: GateCounts, gate: Gate) -> None:
+    """Replace the batch's per-rule counts in ``ops.dq_metrics`` (a rule that checked no rows, as on a header-only
+    file, passed)."""
     if not counts.failures:
         return
-    failures = rows_frame(spark, counts.failures, FAILURES_SCHEMA)
-    metrics = failures.select(
-        F.lit(gate.run.run_id).alias("run_id"),
-        F.lit(gate.batch_id).alias("batch_id"),
-        F.lit(gate.table.layer).alias("layer"),
-        F.lit(gate.table.name).alias("table"),
-        "rule",
-        "rule_type",
-        "action",
-        "rows_checked",
-        "rows_failed",
-        # No rows checked (a header-only file): nothing failed.
-        F.when(F.col("rows_checked") > 0, 1 - F.col("rows_failed") / F.col("rows_checked"))
-        .otherwise(F.lit(1.0))
-        .alias("pass_rate"),
-        F.lit(gate.run.as_of).alias("as_of"),
-        F.lit(gate.at).alias("recorded_at"),
-    )
+    rows = [
+        (
+            gate.run.run_id,
+            gate.batch_id,
+            gate.table.layer,
+            gate.table.name,
+            row["rule"],
+            row["rule_type"],
+            row["action"],
+            row["rows_checked"],
+            row["rows_failed"],
+            1 - row["rows_failed"] / row["rows_checked"] if row["rows_checked"] > 0 else 1.0,
+            gate.run.as_of,
+            gate.at,
+        )
+        for row in counts.failures
+    ]
     scope = {"batch_id": gate.batch_id, "layer": gate.table.layer, "table": gate.table.name}
     predicate = " AND ".join(f"{column} = {sql_literal(value)}" for column, value in scope.items())
-    store.replace_where(DQ_METRICS, metrics, predicate)
+    store.put_rows(DQ_METRICS, arrow_rows(rows, OPS_SCHEMAS[DQ_METRICS]), predicate)
 
 
 def _judge(counts: GateCounts, gate: Gate) -> None:

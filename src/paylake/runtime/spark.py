@@ -112,3 +112,14 @@ def quiet_task_failures(spark: SparkSession) -> None:
     level = jvm.org.apache.logging.log4j.Level.OFF
     for name in ("org.apache.spark.executor.Executor", "org.apache.spark.scheduler.TaskSetManager"):
         jvm.org.apache.logging.log4j.core.config.Configurator.setLevel(name, level)
+
+
+def spark_jobs_started() -> int | None:
+    """How many Spark jobs the active session has started so far (the next job's id), or None without a local
+    session or where the status tracker is not available (Spark Connect). The run logs each table's share."""
+    session = SparkSession.getActiveSession()
+    try:
+        ids = session.sparkContext.statusTracker().getJobIdsForGroup(None) if session is not None else None
+    except Exception:  # noqa: BLE001 - Spark Connect and serverless sessions have no SparkContext
+        return None
+    return None if ids is None else max(ids, default=-1) + 1

@@ -23,7 +23,7 @@ from pyspark.sql import functions as F
 
 from paylake.contract import BACKTEST_RESULTS, OPS_SCHEMAS
 from paylake.errors import UsageError
-from paylake.frames import rows_frame
+from paylake.frames import arrow_rows
 from paylake.gold.scorecard import Scorecard
 from paylake.runtime.context import PaylakeContext
 from paylake.scoring import metrics
@@ -311,7 +311,7 @@ def _record(context: PaylakeContext, report: BacktestReport) -> None:
         )
         for r in report.results
     ]
-    context.store.append(BACKTEST_RESULTS, rows_frame(context.spark, rows, OPS_SCHEMAS[BACKTEST_RESULTS]))
+    context.store.put_rows(BACKTEST_RESULTS, arrow_rows(rows, OPS_SCHEMAS[BACKTEST_RESULTS]))
 
 
 def _fmt(value: float | None, pattern: str = "{:.3f}") -> str:
