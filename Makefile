@@ -9,12 +9,13 @@ AS_OF ?= 2026-11-20
 LAKE ?= lakehouse
 PYTEST_ARGS ?= --durations=25
 SCALE ?= 1.0
+ENGINES ?= local,local-spark
 # Airflow lives in its own environment (as on MWAA): its pins would fight paylake's. Tests import the DAG with it.
 AIRFLOW_VENV ?= .venv-airflow
 AIRFLOW_PINS := apache-airflow==2.10.5 apache-airflow-providers-databricks==7.7.5
 AIRFLOW_STAMP := $(AIRFLOW_VENV)/.installed-$(shell echo '$(AIRFLOW_PINS)' | cksum | cut -d' ' -f1)
 
-.PHONY: setup jars airflow-env browser demo test test-fast hostile chaos bench lint check-prereqs sample clean
+.PHONY: setup jars airflow-env browser demo test test-fast hostile chaos fuzz bench lint check-prereqs sample clean
 
 check-prereqs:
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "paylake: '$(PYTHON)' not found; install Python 3.10+ (set PYTHON=... to choose one)." >&2; exit 1; }
@@ -86,21 +87,28 @@ test-fast: setup jars
 hostile: setup jars
 	$(PY) -m pytest tests/integration/test_hostile_csv.py tests/integration/test_hostile_metadata.py -m "extended or not extended" $(PYTEST_ARGS)
 
-# Crash safety measured (bench/chaos.py): `paylake run all` killed KILLS times at random moments, re-run, compared
-# with an uninterrupted run; writes build/chaos/results.json. make test keeps a deterministic subset.
+# Crash safety measured (bench/chaos.py): `paylake run all`, `maintain` and `rollback` killed KILLS times at random
+# moments, re-run, compared with an uninterrupted run; writes build/chaos/results.json. CHAOS_MINUTES bounds a
+# partial run. make test keeps a deterministic subset.
 KILLS ?= 200
 chaos: setup
-	$(PY) bench/chaos.py --kills $(KILLS)
+	$(PY) bench/chaos.py --kills $(KILLS) $(if $(CHAOS_MINUTES),--budget-minutes $(CHAOS_MINUTES))
+
+# Generated messy rows through bronze, every row accounted for (bench/fuzz.py); writes build/fuzz/results.json.
+FUZZ_ROWS ?= 100000
+fuzz: setup
+	$(PY) bench/fuzz.py --rows $(FUZZ_ROWS)
 
 # Seeded dataset (SCALE=1.0: 20k accounts, ~1M invoices, ~3M line items), full load + 1 daily increment as whole
-# processes; writes build/bench/results.json and prints the table. SCALE=0.01 is the smoke run.
-bench: setup
-	$(PY) bench/run_bench.py --scale $(SCALE)
+# processes on the embedded engine, then on the local Spark + Delta engine (ENGINES=local for the first alone);
+# writes build/bench/results.json and prints the table. SCALE=0.01 is the smoke run.
+bench: setup jars
+	$(PY) bench/run_bench.py --scale $(SCALE) --engines $(ENGINES)
 
 lint: setup
 	$(VENV)/bin/ruff check src tests airflow notebooks bench
 	$(VENV)/bin/ruff format --check src tests airflow bench
-	$(VENV)/bin/mypy src bench/run_bench.py bench/chaos.py
+	$(VENV)/bin/mypy src bench/run_bench.py bench/chaos.py bench/fuzz.py
 
 # Regenerates the bundled sample feeds under landing/ (deterministic: same seed, same bytes).
 sample: setup

@@ -1,13 +1,16 @@
-"""paylake chaos run: `paylake run all` killed with SIGKILL (its whole process group, the Spark JVM included) at
-seeded random moments spread over the run, re-run, and compared with an uninterrupted run of the same day.
+"""paylake chaos run: `paylake run all`, `paylake maintain` and `paylake rollback` killed with SIGKILL (the whole
+process group, the Spark JVM included) at seeded random moments, re-run, and compared with an uninterrupted run.
 
-    python bench/chaos.py [--kills 200] [--seed 7] [--out build/chaos]
+    python bench/chaos.py [--kills 200] [--seed 7] [--budget-minutes M] [--out build/chaos]
 
-Every episode starts from the same lake holding yesterday's load. Its runs are killed one after another, each at a
-random moment between 1 s and the uninterrupted run's duration, until one completes; then every table must equal
-the uninterrupted run's (audit timestamps and run/batch ids aside, tests/lakes.py) and no file may be logged twice.
-The run ends when ``--kills`` kills have landed and their episode has completed. Writes ``<out>/results.json``:
-each kill with the moment and the last table finished before it, the episodes and their differences.
+Episodes take turns: three of the daily run (from a lake holding yesterday's load), one of maintenance and one of a
+rollback of bronze.invoices (from the lake after today's run). An episode's runs of its operation are killed one
+after another, each at a random moment between 1 s and the uninterrupted operation's duration, until one
+completes; then every table must equal the uninterrupted operation's result (audit timestamps and run/batch ids
+aside, tests/lakes.py) and no file may be logged twice. The run ends when ``--kills`` kills have landed and their
+episode has completed (or, with ``--budget-minutes``, at the end of the first episode past the budget). Writes
+``<out>/results.json``: each kill with its operation, moment and, for the run, the last table finished before it;
+the episodes and their differences.
 """
 
 from __future__ import annotations
@@ -36,6 +39,9 @@ sys.path.insert(0, str(REPO / "tests"))
 from lakes import lake_contents  # noqa: E402 - the suite's comparison of two lakes
 
 END = date(2026, 3, 10)
+MAINTAIN_AS_OF = date(2027, 6, 1)
+# Episode by episode in turn: mostly the daily run, and maintenance and a rollback killed the same way.
+OPERATIONS = ("run", "run", "run", "maintain", "rollback")
 PROGRESS = re.compile(r"^\[(bronze|silver|gold) (\d+)/(\d+)\] (\w+)", re.M)
 
 
@@ -44,10 +50,9 @@ def say(line: str) -> None:
     sys.stdout.flush()
 
 
-def paylake(landing: Path, lake: Path, as_of: date) -> subprocess.Popen[str]:
-    command = [sys.executable, "-m", "paylake.cli", "run", "all", "--as-of", as_of.isoformat()]
+def paylake(*args: str) -> subprocess.Popen[str]:
     return subprocess.Popen(
-        [*command, "--landing", str(landing), "--lake", str(lake)],
+        [sys.executable, "-m", "paylake.cli", *args],
         cwd=REPO,
         env={**os.environ, "PYTHONUNBUFFERED": "1"},
         stdout=subprocess.PIPE,
@@ -57,12 +62,23 @@ def paylake(landing: Path, lake: Path, as_of: date) -> subprocess.Popen[str]:
     )
 
 
-def run_to_end(landing: Path, lake: Path, as_of: date) -> float:
+def command(operation: str, landing: Path, lake: Path, as_of: date = END) -> list[str]:
+    """The arguments of one operation on ``lake``: the daily run, maintenance (a date far enough ahead that old
+    versions are archived) or a rollback of bronze.invoices to its first version."""
+    where = ["--lake", str(lake)]
+    if operation == "run":
+        return ["run", "all", "--as-of", as_of.isoformat(), "--landing", str(landing), *where]
+    if operation == "maintain":
+        return ["maintain", "--as-of", MAINTAIN_AS_OF.isoformat(), *where]
+    return ["rollback", "bronze.invoices", "--to-version", "1", *where]
+
+
+def run_to_end(args: list[str]) -> float:
     started = time.perf_counter()
-    process = paylake(landing, lake, as_of)
+    process = paylake(*args)
     output, _ = process.communicate(timeout=1800)
     if process.returncode != 0:
-        raise SystemExit(f"an uninterrupted run failed:\n{output[-3000:]}")
+        raise SystemExit(f"an uninterrupted {args[0]} failed:\n{output[-3000:]}")
     return time.perf_counter() - started
 
 
@@ -86,52 +102,75 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--kills", type=int, default=200)
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--out", type=Path, default=REPO / "build" / "chaos")
+    parser.add_argument(
+        "--budget-minutes", type=float, default=None, help="start no new episode after this long (partial run)"
+    )
     args = parser.parse_args(argv)
 
     shutil.rmtree(args.out, ignore_errors=True)
     landing, base, reference = args.out / "landing", args.out / "base", args.out / "reference"
     write_landing(GeneratorConfig(accounts=30, skus=5, days=3, end=END, seed=5, history_days=10), landing)
-    run_to_end(landing, base, END - timedelta(days=1))
+    run_to_end(command("run", landing, base, END - timedelta(days=1)))
     shutil.copytree(base, reference)
-    span = run_to_end(landing, reference, END)
-    expected = lake_contents(reference)
-    say(f"uninterrupted run: {span:.1f} s; kills land between 1 s and that")
+    starts = {"run": base, "maintain": reference, "rollback": reference}
+    spans = {"run": run_to_end(command("run", landing, reference))}
+    expected = {"run": lake_contents(reference)}
+    for operation in ("maintain", "rollback"):
+        done = args.out / f"reference-{operation}"
+        shutil.copytree(reference, done)
+        spans[operation] = run_to_end(command(operation, landing, done))
+        expected[operation] = lake_contents(done)
+    say("uninterrupted: " + ", ".join(f"{op} {span:.1f} s" for op, span in spans.items()) + "; kills land within")
 
     chance = random.Random(args.seed)
     kills: list[dict[str, Any]] = []
     episodes: list[dict[str, Any]] = []
     started = time.perf_counter()
-    while len(kills) < args.kills:
+    budget = args.budget_minutes * 60 if args.budget_minutes else float("inf")
+    while len(kills) < args.kills and time.perf_counter() - started < budget:
+        operation = OPERATIONS[len(episodes) % len(OPERATIONS)]
         lake = args.out / "crashed"
         shutil.rmtree(lake, ignore_errors=True)
-        shutil.copytree(base, lake)
+        shutil.copytree(starts[operation], lake)
         episode_kills = 0
         while True:
-            process = paylake(landing, lake, END)
-            delay = chance.uniform(1.0, span)
+            process = paylake(*command(operation, landing, lake))
+            delay = chance.uniform(1.0, spans[operation])
             try:
                 output, _ = process.communicate(timeout=delay if len(kills) < args.kills else 1800)
             except subprocess.TimeoutExpired:
                 os.killpg(process.pid, signal.SIGKILL)
                 output, _ = process.communicate(timeout=60)
-                kills.append({"after_s": round(delay, 2), "landed": landed(output)})
+                where = landed(output) if operation == "run" else operation
+                kills.append({"operation": operation, "after_s": round(delay, 2), "landed": where})
                 episode_kills += 1
                 continue
             if process.returncode != 0:
-                raise SystemExit(f"the re-run after {episode_kills} kill(s) failed:\n{output[-3000:]}")
+                raise SystemExit(f"the {operation} after {episode_kills} kill(s) failed:\n{output[-3000:]}")
             break
-        actual = lake_contents(lake)
-        different = sorted(name for name in expected.keys() | actual.keys() if actual.get(name) != expected.get(name))
-        episodes.append({"kills": episode_kills, "different_tables": different, "logged_twice": logged_twice(lake)})
-        say(f"episode {len(episodes)}: {episode_kills} kill(s), {len(kills)} in all, different tables {different}")
+        actual, wanted = lake_contents(lake), expected[operation]
+        different = sorted(name for name in wanted.keys() | actual.keys() if actual.get(name) != wanted.get(name))
+        episodes.append(
+            {
+                "operation": operation,
+                "kills": episode_kills,
+                "different_tables": different,
+                "logged_twice": logged_twice(lake),
+            }
+        )
+        say(
+            f"episode {len(episodes)} ({operation}): {episode_kills} kill(s), {len(kills)} in all, "
+            f"different tables {different}"
+        )
 
     results = {
         "kills": len(kills),
+        "kills_asked": args.kills,
         "episodes": len(episodes),
         "episodes_with_differences": sum(1 for e in episodes if e["different_tables"] or e["logged_twice"]),
         "landed": dict(Counter(kill["landed"].split(" after ")[0] for kill in kills)),
         "seconds": round(time.perf_counter() - started, 1),
-        "uninterrupted_run_s": round(span, 1),
+        "uninterrupted_s": {operation: round(span, 1) for operation, span in spans.items()},
         "kill_log": kills,
         "episode_log": episodes,
     }

@@ -1,7 +1,8 @@
 """paylake benchmark: a seeded dataset, the full initial load and one daily increment as whole `paylake run all`
-processes, against the floor (pyarrow CSV read + write_deltalake of the same files) measured in the same run.
+processes, against the floor (pyarrow CSV read + write_deltalake of the same files) measured in the same run, on
+the embedded engine (the targets' engine) and then on the local Spark + Delta engine (the code Databricks runs).
 
-    python bench/run_bench.py [--scale 1.0] [--seed 11] [--out build/bench]
+    python bench/run_bench.py [--scale 1.0] [--seed 11] [--engines local,local-spark] [--out build/bench]
 
 Writes ``<out>/results.json`` and prints a table. The dataset is cached under ``<out>/data-...`` (same scale and
 seed, same bytes), the lakes are rebuilt on every run. Linux only: peak RSS is read from /proc for the whole
@@ -198,12 +199,13 @@ def _gib(by_program: dict[str, int]) -> dict[str, float]:
     return {name: size / 2**30 for name, size in sorted(by_program.items())}
 
 
-def phase(name: str, lake: Path, landing: Path, as_of: date, floor_s: dict[str, float], out: Path) -> dict[str, Any]:
-    run = run_paylake(
-        ["run", "all", "--as-of", str(as_of), "--lake", str(lake), "--landing", str(landing)], out / f"{name}.log"
-    )
+def phase(
+    name: str, engine: str, lake: Path, landing: Path, as_of: date, floor_s: dict[str, float], out: Path
+) -> dict[str, Any]:
+    arguments = ["run", "all", "--env", engine, "--as-of", str(as_of), "--lake", str(lake), "--landing", str(landing)]
+    run = run_paylake(arguments, out / f"{name}-{engine}.log")
     if run.returncode != 0:
-        raise SystemExit(f"bench: `paylake run all` ({name}) exited {run.returncode}:\n{run.stderr_tail}")
+        raise SystemExit(f"bench: `paylake run all` ({name}, {engine}) exited {run.returncode}:\n{run.stderr_tail}")
     floor_total = sum(floor_s.values())
     layers: dict[str, Any] = {}
     for r in table_runs(lake, as_of):
@@ -271,8 +273,9 @@ def render(results: dict[str, Any]) -> str:
         f"{'phase / layer / table':<44}{'seconds':>9}{'rows read':>12}{'rows/s':>11}{'peak GiB':>9}{'java+py':>10}"
         f"{'jobs':>6}{'x floor':>9}{'SCD2 s':>9}",
     ]
-    for name in ("initial", "increment"):
-        p = results[name]
+    phases = [(name, results[name]) for name in ("initial", "increment")]
+    phases += [(f"{name} Spark + Delta", p) for name, p in results.get("spark_delta", {}).items()]
+    for name, p in phases:
         lines.append(
             f"{name + ' (whole process)':<44}{p['wall_s']:>9.1f}{'':>12}{'':>11}{p['peak_rss_gib']:>9.2f}"
             f"{_split(p['peak_rss_gib_at_peak']):>10}{sum(p['spark_jobs'].values()):>6}{p['x_floor']:>9.1f}"
@@ -311,7 +314,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--scale", type=float, default=1.0, help="1.0 = 20k accounts, ~1M invoices")
     parser.add_argument("--seed", type=int, default=11)
     parser.add_argument("--out", type=Path, default=REPO / "build" / "bench")
+    parser.add_argument(
+        "--engines",
+        default="local,local-spark",
+        help="comma-separated: local (embedded, the targets' engine) and/or local-spark (Spark + native Delta)",
+    )
     args = parser.parse_args(argv)
+    engines = [engine.strip() for engine in args.engines.split(",") if engine.strip()]
+    if not engines or not set(engines) <= {"local", "local-spark"} or "local" not in engines:
+        parser.error("--engines must name local, optionally with local-spark")
     if args.scale <= 0:
         parser.error("--scale must be positive")
     out: Path = args.out.resolve()
@@ -320,12 +331,12 @@ def main(argv: list[str] | None = None) -> int:
     landing = ensure_dataset(config, out)
     day1, day2 = END - timedelta(days=1), END
     files1, files2 = feed_files(landing, day1), feed_files(landing, day2)
-    for lake in ("lake", "floor"):
+    for lake in ("lake", "lake-local-spark", "floor"):
         shutil.rmtree(out / lake, ignore_errors=True)
     floor1 = floor(files1, out / "floor", append=False)
     floor2 = floor(files2, out / "floor", append=True)
-    initial = phase("initial", out / "lake", landing, day1, floor1, out)
-    increment = phase("increment", out / "lake", landing, day2, floor2, out)
+    initial = phase("initial", "local", out / "lake", landing, day1, floor1, out)
+    increment = phase("increment", "local", out / "lake", landing, day2, floor2, out)
     invoices1, invoices2 = csv_rows(files1["invoices"]), csv_rows(files2["invoices"])
     results = {
         "scale": args.scale,
@@ -342,6 +353,12 @@ def main(argv: list[str] | None = None) -> int:
         "initial": initial,
         "increment": increment,
     }
+    if "local-spark" in engines:  # the same data on the engine Databricks runs, after the embedded one
+        spark_lake = out / "lake-local-spark"
+        results["spark_delta"] = {
+            "initial": phase("initial", "local-spark", spark_lake, landing, day1, floor1, out),
+            "increment": phase("increment", "local-spark", spark_lake, landing, day2, floor2, out),
+        }
     results["targets"] = targets(initial, increment)
     (out / "results.json").write_text(json.dumps(results, indent=2) + "\n")
     sys.stdout.write(render(results) + f"\nresults: {out / 'results.json'}\n")

@@ -30,7 +30,7 @@ CASES: dict[str, dict[str, Any]] = yaml.safe_load((CORPUS / "cases.yaml").read_t
 END, DAY = date(2026, 3, 10), date(2026, 3, 11)
 TABLE = "invoice_line_items"
 HEADER = ["line_item_id", "invoice_id", "sku_id", "quantity", "unit_price", "discount_pct", "line_amount", "updated_at"]
-HUGE = 10 * 1024 * 1024
+HUGE, FIFTY_MB = 10 * 1024 * 1024, 50 * 1024 * 1024
 EXTRA = [f"extra_{index:05d}" for index in range(10_000 - len(HEADER))]
 
 
@@ -51,10 +51,11 @@ def _ten_thousand_columns(rows: list[list[str]]) -> list[str]:
 
 
 # Cases too big to store, made by the test from 20 rows (each returns the header): the seventh row gets a 10 MB
-# value, or 25,000 fields (under the default max_fields, quarantined), or 150,000 (over it, the file refused); or
-# the file has 10,000 columns, or a header of 1.1 MB.
+# or a 50 MB value, or 25,000 fields (under the default max_fields, quarantined), or 150,000 (over it, the file
+# refused); or the file has 10,000 columns, or a header of 1.1 MB.
 GENERATED: dict[str, Callable[[list[list[str]]], list[str]]] = {
     "huge_field": _seventh_row(lambda row: row.__setitem__(2, "S" * HUGE)),
+    "fifty_mb_field": _seventh_row(lambda row: row.__setitem__(2, "S" * FIFTY_MB)),
     "wide_row": _seventh_row(lambda row: row.extend([""] * (25_000 - len(row)))),
     "too_wide_row": _seventh_row(lambda row: row.extend([""] * (150_000 - len(row)))),
     "ten_thousand_columns": _ten_thousand_columns,
@@ -113,7 +114,7 @@ def csv_text(rows: list[list[str]], header: list[str] = HEADER) -> str:
 
 def data_rows(path: Path) -> int:
     """Records in a CSV file as Python's csv module counts them (the header excluded)."""
-    csv.field_size_limit(HUGE + 1)
+    csv.field_size_limit(FIFTY_MB + 1)
     with open(path, encoding="utf-8-sig", errors="replace", newline="") as handle:
         return max(sum(1 for _ in csv.reader(handle)) - 1, 0)
 

@@ -1,8 +1,11 @@
 """Metadata and landing files on S3 (a real moto server on loopback): bronze runs end to end from s3:// paths and
-gives the same tables as a run from local folders."""
+gives the same tables as a run from local folders; throttling and stalls from a fault-injecting layer in front of
+the server are retried, then end in a clear error."""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack
 from datetime import date
 from pathlib import Path
 
@@ -10,11 +13,12 @@ import pytest
 from deltalake import DeltaTable
 from pyspark.sql import SparkSession
 
+from faulty_s3 import FOREVER, Faults, faulty_endpoint
 from paylake.cli import main
 from paylake.config.loader import load_bronze, open_source
 from paylake.datagen.generator import GeneratorConfig, write_landing
 from paylake.errors import InvalidConfigError, StorageError
-from paylake.io.objects import S3Objects
+from paylake.io.objects import S3Objects, s3_client
 from paylake.pipeline.runner import run_bronze
 from paylake.runtime.context import PaylakeContext
 
@@ -92,3 +96,60 @@ def test_s3_errors_name_the_bucket_or_the_root(moto_server: MotoServer, bucket: 
         open_source(f"s3://{bucket}/nothing-here")
     with pytest.raises(StorageError, match="no such object"):
         S3Objects(f"s3://{bucket}/landing").read_bytes(f"s3://{bucket}/landing/missing.csv")
+
+
+@pytest.fixture
+def through(moto_server: MotoServer, monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[[Faults], str]]:
+    """Route the shipped S3 client through a fault-injecting layer in front of the moto server."""
+    with ExitStack() as stack:
+
+        def route(faults: Faults) -> str:
+            endpoint = stack.enter_context(faulty_endpoint(moto_server.endpoint, faults))
+            monkeypatch.setenv("AWS_ENDPOINT_URL", endpoint)
+            s3_client.cache_clear()
+            return endpoint
+
+        yield route
+    s3_client.cache_clear()
+
+
+def test_throttling_and_stalls_are_retried_and_the_files_arrive_whole(
+    bucket: str, through: Callable[[Faults], str], tmp_path: Path
+) -> None:
+    """Every request is first throttled (503 SlowDown), then stalled past the read timeout, then served: the
+    shipped retry policy gets every file as it is."""
+    landing = f"s3://{bucket}/landing"
+    direct = S3Objects(landing)
+    expected = direct.list("invoices")
+    wanted = expected[0]
+    faults = Faults(throttle=1, stall=1, stall_s=1.5)
+    through(faults)
+    flaky = S3Objects(landing, client=s3_client(read_timeout=0.5))
+    assert flaky.list("invoices") == expected
+    assert flaky.sha256(wanted.path) == direct.sha256(wanted.path)
+    copy = Path(flaky.local_copy(wanted.path, tmp_path))
+    assert copy.read_bytes() == direct.read_bytes(wanted.path)
+    assert faults.throttled >= 3 and faults.stalled >= 3 and faults.forwarded >= 3
+
+
+def test_s3_that_keeps_throttling_or_stalling_gives_a_clear_error_after_its_retries(
+    bucket: str, through: Callable[[Faults], str]
+) -> None:
+    landing = f"s3://{bucket}/landing"
+    throttled = Faults(throttle=FOREVER)
+    through(throttled)
+    objects = S3Objects(landing, client=s3_client(retries=2))
+    with pytest.raises(StorageError) as error:
+        objects.list("invoices")
+    assert str(error.value) == (
+        f"s3://{bucket}/landing/invoices/: S3 answered SlowDown (throttled or unavailable) to 3 attempts with "
+        "backoff; nothing was loaded from it, run again later"
+    )
+    assert throttled.throttled == 3 and throttled.forwarded == 0
+
+    stalled = Faults(stall=FOREVER, stall_s=2.0)
+    through(stalled)
+    objects = S3Objects(landing, client=s3_client(retries=1, read_timeout=0.5))
+    with pytest.raises(StorageError, match=r"landing/invoices/: no answer from S3 after 2 attempts \(Read timeout"):
+        objects.list("invoices")
+    assert stalled.stalled == 2

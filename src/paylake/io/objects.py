@@ -106,13 +106,26 @@ def split_s3(uri: str) -> tuple[str, str]:
     return bucket, key.strip("/")
 
 
+# Error codes with which S3 sheds load or fails transiently; botocore retries them before paylake sees them.
+UNAVAILABLE = {"SlowDown", "Throttling", "ThrottlingException", "RequestLimitExceeded", "503", "ServiceUnavailable"}
+UNAVAILABLE |= {"InternalError", "500", "RequestTimeout"}
+
+
 @lru_cache(maxsize=4)
-def s3_client(region: str | None = None) -> Any:
-    """A boto3 S3 client with standard retries (exponential backoff on throttling), cached per region."""
+def s3_client(
+    region: str | None = None, retries: int = 8, read_timeout: float = 60.0, connect_timeout: float = 10.0
+) -> Any:
+    """A boto3 S3 client with standard retries (exponential backoff with jitter on throttling, transient errors
+    and timeouts: a call is tried ``1 + retries`` times), cached per settings."""
     import boto3
     from botocore.config import Config
 
-    return boto3.client("s3", region_name=region, config=Config(retries={"mode": "standard", "max_attempts": 8}))
+    config = Config(
+        retries={"mode": "standard", "max_attempts": retries},  # botocore's max_attempts counts the retries
+        read_timeout=read_timeout,
+        connect_timeout=connect_timeout,
+    )
+    return boto3.client("s3", region_name=region, config=config)
 
 
 class S3Objects:
@@ -124,7 +137,7 @@ class S3Objects:
         self.client = client or s3_client()
 
     def _call(self, what: str, call: Any, **kwargs: Any) -> Any:
-        from botocore.exceptions import BotoCoreError, ClientError
+        from botocore.exceptions import BotoCoreError, ClientError, ConnectionError, HTTPClientError
 
         try:
             return call(**kwargs)
@@ -139,9 +152,24 @@ class S3Objects:
                 ) from None
             if code in {"NoSuchKey", "404"}:
                 raise StorageError(f"{what}: no such object") from None
+            if code in UNAVAILABLE:
+                attempts = 1 + int(exc.response.get("ResponseMetadata", {}).get("RetryAttempts", 0))
+                raise StorageError(
+                    f"{what}: S3 answered {code} (throttled or unavailable) to {attempts} attempts with backoff; "
+                    "nothing was loaded from it, run again later"
+                ) from None
             raise StorageError(f"{what}: {code or exc}") from None
+        except (HTTPClientError, ConnectionError) as exc:
+            raise StorageError(
+                f"{what}: no answer from S3 after {self._attempts()} attempts ({exc}); nothing was loaded from it, "
+                "check the endpoint and the network, then run again"
+            ) from None
         except BotoCoreError as exc:
             raise StorageError(f"{what}: {exc}") from None
+
+    def _attempts(self) -> int:
+        retries = getattr(self.client.meta.config, "retries", None) or {}
+        return int(retries.get("total_max_attempts") or retries.get("max_attempts") or 1)
 
     def _key(self, path: str) -> str:
         bucket, key = split_s3(path)
