@@ -64,13 +64,13 @@ def paylake(*args: str) -> subprocess.Popen[str]:
 
 def command(operation: str, landing: Path, lake: Path, as_of: date = END) -> list[str]:
     """The arguments of one operation on ``lake``: the daily run, maintenance (a date far enough ahead that old
-    versions are archived) or a rollback of bronze.invoices to its first version."""
+    versions are archived) or a rollback of bronze.invoices to its first version (0)."""
     where = ["--lake", str(lake)]
     if operation == "run":
         return ["run", "all", "--as-of", as_of.isoformat(), "--landing", str(landing), *where]
     if operation == "maintain":
         return ["maintain", "--as-of", MAINTAIN_AS_OF.isoformat(), *where]
-    return ["rollback", "bronze.invoices", "--to-version", "1", *where]
+    return ["rollback", "bronze.invoices", "--to-version", "0", *where]
 
 
 def run_to_end(args: list[str]) -> float:
