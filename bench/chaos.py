@@ -10,7 +10,7 @@ completes; then every table must equal the uninterrupted operation's result (aud
 aside, tests/lakes.py) and no file may be logged twice. The run ends when ``--kills`` kills have landed and their
 episode has completed (or, with ``--budget-minutes``, at the end of the first episode past the budget). Writes
 ``<out>/results.json``: each kill with its operation, moment and, for the run, the last table finished before it;
-the episodes and their differences.
+the episodes and their differences, rewritten after every episode.
 """
 
 from __future__ import annotations
@@ -97,6 +97,23 @@ def logged_twice(lake: Path) -> list[str]:
     return sorted(name for name, count in Counter(names).items() if count > 1)
 
 
+def summary(
+    asked: int, kills: list[dict[str, Any]], episodes: list[dict[str, Any]], spans: dict[str, float], seconds: float
+) -> dict[str, Any]:
+    """The run's figures; written after every episode, so an interrupted chaos run still leaves its count."""
+    return {
+        "kills": len(kills),
+        "kills_asked": asked,
+        "episodes": len(episodes),
+        "episodes_with_differences": sum(1 for e in episodes if e["different_tables"] or e["logged_twice"]),
+        "landed": dict(Counter(kill["landed"].split(" after ")[0] for kill in kills)),
+        "seconds": round(seconds, 1),
+        "uninterrupted_s": {operation: round(span, 1) for operation, span in spans.items()},
+        "kill_log": kills,
+        "episode_log": episodes,
+    }
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--kills", type=int, default=200)
@@ -162,18 +179,10 @@ def main(argv: list[str] | None = None) -> int:
             f"episode {len(episodes)} ({operation}): {episode_kills} kill(s), {len(kills)} in all, "
             f"different tables {different}"
         )
+        summary_so_far = summary(args.kills, kills, episodes, spans, time.perf_counter() - started)
+        (args.out / "results.json").write_text(json.dumps(summary_so_far, indent=2))
 
-    results = {
-        "kills": len(kills),
-        "kills_asked": args.kills,
-        "episodes": len(episodes),
-        "episodes_with_differences": sum(1 for e in episodes if e["different_tables"] or e["logged_twice"]),
-        "landed": dict(Counter(kill["landed"].split(" after ")[0] for kill in kills)),
-        "seconds": round(time.perf_counter() - started, 1),
-        "uninterrupted_s": {operation: round(span, 1) for operation, span in spans.items()},
-        "kill_log": kills,
-        "episode_log": episodes,
-    }
+    results = summary(args.kills, kills, episodes, spans, time.perf_counter() - started)
     (args.out / "results.json").write_text(json.dumps(results, indent=2))
     say(json.dumps({key: value for key, value in results.items() if not key.endswith("_log")}, indent=2))
     return 1 if results["episodes_with_differences"] else 0
