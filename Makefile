@@ -15,7 +15,7 @@ AIRFLOW_VENV ?= .venv-airflow
 AIRFLOW_PINS := apache-airflow==2.10.5 apache-airflow-providers-databricks==7.7.5
 AIRFLOW_STAMP := $(AIRFLOW_VENV)/.installed-$(shell echo '$(AIRFLOW_PINS)' | cksum | cut -d' ' -f1)
 
-.PHONY: setup jars airflow-env browser demo test test-fast hostile chaos fuzz bench lint check-prereqs sample clean
+.PHONY: setup jars airflow-env browser demo test test-fast hostile chaos fuzz small-files bench lint check-prereqs sample clean
 
 check-prereqs:
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "paylake: '$(PYTHON)' not found; install Python 3.10+ (set PYTHON=... to choose one)." >&2; exit 1; }
@@ -105,10 +105,16 @@ fuzz: setup
 bench: setup jars
 	$(PY) bench/run_bench.py --scale $(SCALE) --engines $(ENGINES)
 
+# Daily increments leave small files; `paylake maintain` compacts them (bench/small_files.py): DAYS daily runs, then
+# every table's files and read time before and after maintenance; writes build/small-files/results.json.
+DAYS ?= 90
+small-files: setup
+	$(PY) bench/small_files.py --days $(DAYS)
+
 lint: setup
 	$(VENV)/bin/ruff check src tests airflow notebooks bench
 	$(VENV)/bin/ruff format --check src tests airflow bench
-	$(VENV)/bin/mypy src bench/run_bench.py bench/chaos.py bench/fuzz.py
+	$(VENV)/bin/mypy src bench/run_bench.py bench/chaos.py bench/fuzz.py bench/small_files.py
 
 # Regenerates the bundled sample feeds under landing/ (deterministic: same seed, same bytes).
 sample: setup

@@ -176,7 +176,7 @@ def _maintain(args: argparse.Namespace) -> int:
 
     context = _context(args)
     with lake_lock(context.lake_root, LockOwner.current(uuid.uuid4().hex[:12], "paylake maintain")):
-        results = maintain(context, args.as_of, vacuum=not args.no_vacuum)
+        results = maintain(context, args.as_of, vacuum=not args.no_vacuum, compact=not args.no_compact)
     sys.stdout.write(render_maintenance(results) + "\n")
     return EXIT_OK
 

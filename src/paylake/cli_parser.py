@@ -92,9 +92,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _paths(train)
 
-    maintain = commands.add_parser("maintain", help="archive SCD2 versions past retention, vacuum old files")
+    maintain = commands.add_parser(
+        "maintain", help="archive SCD2 versions past retention, compact small files, vacuum old files"
+    )
     maintain.add_argument("--as-of", type=_date, required=True, help="maintenance date YYYY-MM-DD")
-    maintain.add_argument("--no-vacuum", action="store_true", help="archive only; keep every data file")
+    maintain.add_argument("--no-compact", action="store_true", help="leave small files as they are")
+    maintain.add_argument("--no-vacuum", action="store_true", help="keep every data file (time travel stays whole)")
     _paths(maintain)
     sql = commands.add_parser("sql", help="run SQL on the local lakehouse (DuckDB; tables as <layer>.<table>)")
     sql.add_argument("query", nargs="?", help="the SQL text (or use -f)")

@@ -35,7 +35,7 @@ _WHEN = {"as_of": "", "run_started": ""}
 WIDGETS: dict[str, dict[str, str]] = {
     "layer": {**_WHERE, **_WHEN, "table_list": "all"},
     "setup": {**_WHERE, "job_principal": ""},
-    "maintenance": {**_WHERE, **_WHEN, "vacuum": "true"},
+    "maintenance": {**_WHERE, **_WHEN, "compact": "true", "vacuum": "true"},
     "backtest": {**_WHERE, "start": "", "end": "", "horizon_days": "60", "step_days": "7", "challenger": "false"},
     "table_versions": {**_WHERE, "table": "", "to_version": "", "limit": "20"},
 }
@@ -142,13 +142,13 @@ def run_setup(dbutils: Any, spark: SparkSession) -> SetupResult:
 
 
 def run_maintenance(dbutils: Any, spark: SparkSession) -> str:
-    """Archive SCD2 versions past retention and vacuum (``paylake maintain``); returns the report."""
+    """Archive SCD2 versions past retention, compact and vacuum (``paylake maintain``); returns the report."""
     from paylake.pipeline.maintain import maintain, render_maintenance
 
     widgets = read_widgets(dbutils, "maintenance")
     context = _context(widgets, dbutils, spark)
     as_of = business_date(widgets["as_of"], widgets["run_started"], context.environment.timezone)
-    return render_maintenance(maintain(context, as_of, vacuum=widgets.flag("vacuum")))
+    return render_maintenance(maintain(context, as_of, vacuum=widgets.flag("vacuum"), compact=widgets.flag("compact")))
 
 
 def run_backtest(dbutils: Any, spark: SparkSession) -> str:

@@ -1,5 +1,6 @@
 """Retention on the sample lake: old closed versions move to the archive, current rows never move, a repeat
-changes nothing, and vacuum removes unreferenced files without changing any table."""
+changes nothing; compaction leaves fewer files and the same rows, and vacuum removes unreferenced files without
+changing any table."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from typing import Any
 from deltalake import DeltaTable
 from pyspark.sql import SparkSession
 
-from lakes import SAMPLE_AS_OF, SampleLake
+from lakes import SAMPLE_AS_OF, SampleLake, lake_contents
 from paylake.pipeline.maintain import maintain
 from paylake.runtime.context import PaylakeContext
 from paylake.silver.point_in_time import end_of_day
@@ -40,6 +41,7 @@ def test_maintain_archives_old_versions_and_keeps_current_rows(
     local = metadata / "environments" / "local.yaml"
     local.write_text(local.read_text() + "vacuum_retention_hours: 0\n")
     before = {table: rows(lake, table) for table in KEYS}
+    derived_before = {name: rows for name, rows in lake_contents(lake).items() if not name.startswith("bronze/")}
     ctx = PaylakeContext.create("local", metadata, repo / "landing", lake, spark=spark)
 
     results = {r.table: r for r in maintain(ctx, SAMPLE_AS_OF)}
@@ -60,8 +62,13 @@ def test_maintain_archives_old_versions_and_keeps_current_rows(
         archived_total += len(archived)
     assert archived_total > 100  # the sample's 90 days hold plenty of versions closed over 30 days ago
     assert sum(r.vacuumed_files for r in results.values()) > 0
+    assert all(r.files_after <= r.files_before for r in results.values())
+    # one commit per table per run: the run log has a file each; compacted, it has one
+    assert results["ops.pipeline_runs"].files_before > 10 and results["ops.pipeline_runs"].files_after == 1
+    assert {n: r for n, r in lake_contents(lake).items() if not n.startswith("bronze/")} == derived_before
 
     again = {r.table: r for r in maintain(ctx, SAMPLE_AS_OF)}
     assert all(again[f"bronze.{t}"].archived == 0 for t in KEYS)
+    assert all(r.files_after == r.files_before for r in again.values())  # nothing left to compact
     for table in KEYS:  # nothing moved twice, nothing lost
         assert len(rows(lake, table)) + len(rows(lake, f"{table}_archive")) == len(before[table])

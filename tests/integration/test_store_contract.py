@@ -40,7 +40,8 @@ def content(store: TableStore, ref: TableRef = REF) -> list[tuple[object, ...]]:
 
 
 def data_files(lake_root: Path, ref: TableRef = REF) -> int:
-    return sum(1 for _ in (lake_root / ref.layer / ref.name).rglob("*.parquet"))
+    table = lake_root / ref.layer / ref.name
+    return sum(1 for path in table.rglob("*.parquet") if "_delta_log" not in path.parts)  # not a log checkpoint
 
 
 D1, D2 = date(2026, 1, 1), date(2026, 1, 2)
@@ -172,3 +173,25 @@ def test_history_restore_and_vacuum(spark: SparkSession, store: TableStore, lake
     assert removed == before - data_files(lake_root) >= 1  # the overwrite's file, no longer referenced
     assert content(store) == [(1, "a", D1)]
     assert store.vacuum(REF, retention_hours=0) == 0
+
+
+def test_compact_rewrites_small_files_into_one_per_partition_and_changes_no_row(
+    spark: SparkSession, store: TableStore, lake_root: Path
+) -> None:
+    for key in range(6):
+        store.append(REF, frame(spark, (key, f"n{key}", D1 if key % 2 else D2)), partition_by=["day"])
+    rows = content(store)
+    version = int(str(store.history(REF, limit=1)[0]["version"]))
+
+    done = store.compact(REF)
+    assert (done.files_before, done.files_after) == (6, 2)  # one file per partition
+    assert content(store) == rows
+    assert int(str(store.history(REF, limit=1)[0]["version"])) == version + 1  # one commit
+    assert store.compact(REF).files_after == 2  # nothing left to compact: no file is rewritten again
+
+    store.append(REF, frame(spark, (9, "z", D1)))
+    clustered = store.compact(REF, cluster_by=["id"])
+    assert (clustered.files_before, clustered.files_after) == (3, 2)
+    assert content(store) == sorted([*rows, (9, "z", D1)], key=repr)
+    store.vacuum(REF, retention_hours=0)
+    assert data_files(lake_root) == 2

@@ -118,6 +118,16 @@ def test_partition_columns_must_be_tracked(metadata: Path) -> None:
     ]
 
 
+def test_cluster_columns_must_be_known_and_not_partition_columns(metadata: Path) -> None:
+    bronze = metadata / "bronze/accounts/accounts.yaml"
+    edit(bronze, "load_type: snapshot", "load_type: snapshot\ncluster_by: [account_name, region]")
+    gold = metadata / "gold/customer_payment_metrics/customer_payment_metrics.yaml"
+    edit(gold, "partition_by: [score_date]", "partition_by: [score_date]\ncluster_by: [score_date]")
+    found = issues(metadata)
+    assert f"{bronze}: cluster_by[1]: unknown column 'region'; declared columns: " in found[0]
+    assert f"{gold}: cluster_by[0]: 'score_date' is a partition column; files never mix its values" in found
+
+
 def test_invalid_yaml_syntax_names_the_line(metadata: Path) -> None:
     path = metadata / "bronze/skus/skus.yaml"
     path.write_text(path.read_text().replace("primary_key: [sku_id]", "primary_key: [sku_id"))

@@ -125,6 +125,7 @@ class BronzeTableConfig(StrictModel):
     columns: list[ColumnConfig] = Field(min_length=1)
     scd: ScdConfig
     partition_by: list[Identifier] = Field(default_factory=list)
+    cluster_by: list[Identifier] = Field(default_factory=list)
     depends_on: list[Identifier] = Field(default_factory=list)
     source: SourceConfig = Field(default_factory=SourceConfig)
     quality: QualityConfig = Field(default_factory=QualityConfig)
@@ -183,6 +184,10 @@ class BronzeTableConfig(StrictModel):
             if column in known and column not in tracked:
                 # An untracked column is refreshed in place; a new value would move the row to another partition.
                 issues.append((f"partition_by[{index}]", f"{column!r} must be in scd.compare_columns or primary_key"))
+        for index, column in enumerate(self.cluster_by):
+            check(f"cluster_by[{index}]", column)
+            if column in self.partition_by:
+                issues.append((f"cluster_by[{index}]", f"{column!r} is a partition column; files never mix its values"))
         for index, rule in enumerate(self.quality.rules):
             for column in rule.columns_used():
                 check(f"quality.rules[{index}].column", column)

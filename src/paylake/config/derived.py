@@ -48,6 +48,8 @@ class DerivedTableConfig(StrictModel):
         parameters: the builder's parameters, validated by its parameter model.
         primary_key: columns that identify a row; checked unique and not null on every build.
         partition_by: Delta partition columns of the output.
+        cluster_by: columns ``paylake maintain`` Z-orders the table's files by, so filters on them skip files
+            (not partition columns).
         columns: optional output contract: the builder's columns, in order, with descriptions.
         quality: rules on the output rows (same engine and actions as bronze).
         history_column: set for tables that keep every business date (e.g. daily scores): the date column the
@@ -63,6 +65,7 @@ class DerivedTableConfig(StrictModel):
     parameters: dict[str, Any] = Field(default_factory=dict)
     primary_key: list[Identifier] = Field(min_length=1)
     partition_by: list[Identifier] = Field(default_factory=list)
+    cluster_by: list[Identifier] = Field(default_factory=list)
     columns: list[OutputColumn] = Field(default_factory=list)
     quality: QualityConfig = Field(default_factory=QualityConfig)
     history_column: Identifier | None = None
@@ -85,10 +88,14 @@ class DerivedTableConfig(StrictModel):
             for key, used in [
                 *[(f"primary_key[{i}]", c) for i, c in enumerate(self.primary_key)],
                 *[(f"partition_by[{i}]", c) for i, c in enumerate(self.partition_by)],
+                *[(f"cluster_by[{i}]", c) for i, c in enumerate(self.cluster_by)],
                 *[(f"quality.rules[{i}]", c) for i, r in enumerate(self.quality.rules) for c in r.columns_used()],
             ]:
                 if used not in known:
                     issues.append((key, f"unknown column {used!r}; declared columns: {', '.join(names)}"))
+        for index, column in enumerate(self.cluster_by):
+            if column in self.partition_by:
+                issues.append((f"cluster_by[{index}]", f"{column!r} is a partition column; files never mix its values"))
         if self.history_column is not None:
             for key in ("primary_key", "partition_by"):
                 if self.history_column not in getattr(self, key):

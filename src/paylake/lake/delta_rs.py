@@ -28,7 +28,7 @@ from paylake.lake.arrow_exchange import (
     staged,
     staged_split,
 )
-from paylake.lake.store import Filters, MergeSpec, TableStore, filters_sql
+from paylake.lake.store import Compaction, Filters, MergeSpec, TableStore, filters_sql
 
 logger = logging.getLogger(__name__)
 
@@ -263,6 +263,13 @@ class DeltaRsStore(TableStore):
 
     def restore(self, ref: TableRef, version: int) -> None:
         self._table(ref).restore(version)
+
+    def compact(self, ref: TableRef, cluster_by: Sequence[str] = ()) -> Compaction:
+        """delta-rs' ``optimize.compact`` (bin-packing within each partition) or ``optimize.z_order``."""
+        table = self._table(ref)
+        before = len(table.file_uris())
+        metrics = table.optimize.z_order(list(cluster_by)) if cluster_by else table.optimize.compact()
+        return Compaction(before, before - int(metrics["numFilesRemoved"]) + int(metrics["numFilesAdded"]))
 
     def vacuum(self, ref: TableRef, retention_hours: int) -> int:
         """delta-rs lists every expired tombstone as removed, also the files an earlier vacuum already deleted

@@ -9,6 +9,7 @@ It runs on Databricks (Unity Catalog) and on local Spark with the Delta Lake jar
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 import pyarrow as pa
 from pyspark.sql import DataFrame, SparkSession
@@ -16,7 +17,7 @@ from pyspark.sql import functions as F
 
 from paylake.contract import Layer, TableRef
 from paylake.errors import TableStoreError
-from paylake.lake.store import Filters, MergeSpec, TableStore, filters_sql
+from paylake.lake.store import Compaction, Filters, MergeSpec, TableStore, filters_sql
 
 
 def merge_sql(target: str, source_view: str, spec: MergeSpec) -> str:
@@ -95,9 +96,13 @@ class DeltaSparkStore(TableStore):
         writer = df.write.format("delta").mode("overwrite").option("overwriteSchema", "true")
         (writer.partitionBy(*partition_by) if partition_by else writer).saveAsTable(name)
 
+    def _detail(self, ref: TableRef, field: str) -> Any:
+        """One field of ``DESCRIBE DETAIL`` (read from the table's snapshot, no data job)."""
+        detail = self.spark.sql(f"DESCRIBE DETAIL {self.full_name(ref)}").select(field).first()
+        return detail[0] if detail is not None else None
+
     def _partition_columns(self, ref: TableRef) -> list[str]:
-        detail = self.spark.sql(f"DESCRIBE DETAIL {self.full_name(ref)}").select("partitionColumns").first()
-        return list(detail[0]) if detail is not None else []
+        return list(self._detail(ref, "partitionColumns") or [])
 
     def merge(self, ref: TableRef, source: DataFrame, spec: MergeSpec, partition_by: Sequence[str] = ()) -> None:
         if not self.exists(ref):
@@ -115,6 +120,15 @@ class DeltaSparkStore(TableStore):
 
     def restore(self, ref: TableRef, version: int) -> None:
         self.spark.sql(f"RESTORE TABLE {self.full_name(ref)} TO VERSION AS OF {int(version)}")
+
+    def compact(self, ref: TableRef, cluster_by: Sequence[str] = ()) -> Compaction:
+        """``OPTIMIZE [ZORDER BY]``; its result row carries the files it removed and added. (A table created with
+        liquid clustering would take a plain ``OPTIMIZE``; paylake's tables are not: delta-rs cannot write them.)"""
+        name = self.full_name(ref)
+        before = self._detail(ref, "numFiles")
+        zorder = f" ZORDER BY ({', '.join(f'`{column}`' for column in cluster_by)})" if cluster_by else ""
+        metrics = self.spark.sql(f"OPTIMIZE {name}{zorder}").first()["metrics"]  # type: ignore[index]
+        return Compaction(int(before), int(before) - metrics["numFilesRemoved"] + metrics["numFilesAdded"])
 
     def vacuum(self, ref: TableRef, retention_hours: int) -> int:
         """VACUUM returns the table's path, not what it removed; the count is the ``numDeletedFiles`` of the

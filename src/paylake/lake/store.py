@@ -45,6 +45,14 @@ class MergeSpec:
     insert_all: bool = True
 
 
+@dataclass(frozen=True)
+class Compaction:
+    """What compacting one table did: its number of data files before and after."""
+
+    files_before: int
+    files_after: int
+
+
 def sql_literal(value: FilterValue) -> str:
     """Render a value as a SQL literal understood by Spark SQL and delta-rs (DataFusion) alike."""
     if isinstance(value, bool):
@@ -170,6 +178,12 @@ class TableStore(ABC):
     @abstractmethod
     def restore(self, ref: TableRef, version: int) -> None:
         """Restore the table's content to an earlier version, as a new commit (history is kept)."""
+
+    @abstractmethod
+    def compact(self, ref: TableRef, cluster_by: Sequence[str] = ()) -> Compaction:
+        """Rewrite the table's small files into few large ones, in one commit that changes no row (Delta's
+        ``OPTIMIZE``); with ``cluster_by``, Z-ordered by those columns, so filters on them skip files. The files
+        replaced stay for time travel until a vacuum."""
 
     @abstractmethod
     def vacuum(self, ref: TableRef, retention_hours: int) -> int:

@@ -1,8 +1,11 @@
-"""`paylake maintain`: archive old SCD2 versions per each bronze table's retention, then vacuum every table.
+"""`paylake maintain`: archive old SCD2 versions per each bronze table's retention, compact every table's small
+files (Z-ordered by the table's ``cluster_by``), then vacuum every table.
 
 Archiving is two commits that are safe to repeat: the old versions are merged into ``bronze.<table>_archive``
 (inserted only if not already there), then the table is rewritten without them. A crash between the two leaves
-the versions in both places, and the next run finishes the move. Current rows are never touched.
+the versions in both places, and the next run finishes the move. Current rows are never touched. Compaction is one
+commit per table that changes no row; daily merges, partition replaces and the run log's appends leave many small
+files, and a read's cost grows with their number.
 """
 
 from __future__ import annotations
@@ -27,6 +30,8 @@ class MaintainResult:
     table: str
     archived: int = 0
     kept: int = 0
+    files_before: int = 0
+    files_after: int = 0
     vacuumed_files: int = 0
 
 
@@ -53,33 +58,39 @@ def archive_old_versions(context: PaylakeContext, as_of: date) -> list[MaintainR
     return results
 
 
-def lake_tables(context: PaylakeContext) -> list[TableRef]:
-    """Every table paylake may have written, per the metadata (those that exist)."""
-    refs = list(OPS_SCHEMAS)
-    for table in context.bronze.tables:
+def lake_tables(context: PaylakeContext) -> dict[TableRef, list[str]]:
+    """Every table paylake may have written, per the metadata (those that exist), with its ``cluster_by``."""
+    refs: dict[TableRef, list[str]] = dict.fromkeys(OPS_SCHEMAS, [])
+    for table, config in context.bronze.tables.items():
         ref = TableRef("bronze", table)
-        refs += [ref, ref.quarantine, ref.archive]
+        refs |= {ref: config.cluster_by, ref.quarantine: [], ref.archive: config.cluster_by}
     for layer in DERIVED_LAYERS:
-        for table in context.derived(layer).tables:
+        for table, derived in context.derived(layer).tables.items():
             ref = TableRef(layer, table)
-            refs += [ref, ref.quarantine]
-    return [ref for ref in refs if context.store.exists(ref)]
+            refs |= {ref: derived.config.cluster_by, ref.quarantine: []}
+    return {ref: cluster_by for ref, cluster_by in refs.items() if context.store.exists(ref)}
 
 
-def maintain(context: PaylakeContext, as_of: date, vacuum: bool = True) -> list[MaintainResult]:
-    """Archive per retention, then (unless ``vacuum`` is false) vacuum every table with the environment's
-    ``vacuum_retention_hours``."""
+def maintain(context: PaylakeContext, as_of: date, vacuum: bool = True, compact: bool = True) -> list[MaintainResult]:
+    """Archive per retention, then compact every table (unless ``compact`` is false), then vacuum every table
+    with the environment's ``vacuum_retention_hours`` (unless ``vacuum`` is false)."""
     results = {r.table: r for r in archive_old_versions(context, as_of)}
-    if vacuum:
-        hours = context.environment.vacuum_retention_hours
-        for ref in lake_tables(context):
-            result = results.setdefault(str(ref), MaintainResult(str(ref)))
+    hours = context.environment.vacuum_retention_hours
+    for ref, cluster_by in lake_tables(context).items():
+        result = results.setdefault(str(ref), MaintainResult(str(ref)))
+        if compact:
+            done = context.store.compact(ref, cluster_by)
+            result.files_before, result.files_after = done.files_before, done.files_after
+        if vacuum:
             result.vacuumed_files = context.store.vacuum(ref, hours)
     return list(results.values())
 
 
 def render_maintenance(results: list[MaintainResult]) -> str:
     """What ``maintain`` did per table, as a text table."""
-    lines = [f"{'table':<44}{'archived':>10}{'kept':>10}{'files vacuumed':>16}"]
-    lines += [f"{r.table:<44}{r.archived:>10}{r.kept:>10}{r.vacuumed_files:>16}" for r in results]
+    lines = [f"{'table':<44}{'archived':>10}{'kept':>10}{'files':>16}{'files vacuumed':>16}"]
+    lines += [
+        f"{r.table:<44}{r.archived:>10}{r.kept:>10}{f'{r.files_before} -> {r.files_after}':>16}{r.vacuumed_files:>16}"
+        for r in results
+    ]
     return "\n".join(lines)
