@@ -84,6 +84,8 @@ def test_run_all_on_the_sample_reports_every_layer_and_a_bronze_rerun_changes_no
     assert latest.returncode == 0 and latest.stdout == explained.stdout
     unknown = paylake_in_process(repo, "score", "ACC-999999", "--lake", str(lake))
     assert (unknown.returncode, unknown.stderr) == (2, f"paylake: account 'ACC-999999' is not known on {AS_OF}\n")
+    quoted = paylake_in_process(repo, "score", "ACC-1' OR '1'='1", "--lake", str(lake))  # a literal, not SQL
+    assert (quoted.returncode, quoted.stderr) == (2, f"paylake: account \"ACC-1' OR '1'='1\" is not known on {AS_OF}\n")
     unstored = paylake_in_process(repo, "score", account, "--as-of", "2026-11-01", "--lake", str(lake))
     assert unstored.returncode == 2 and (
         "gold.customer_payment_metrics has no scores for 2026-11-01; it holds score dates 2026-11-20 to 2026-11-20"

@@ -12,8 +12,6 @@ from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import pyarrow.compute as pc
-
 from paylake.config.loader import DerivedMetadata, DerivedTable, MetadataSource, tables_built_by
 from paylake.contract import BUILT_AT, SCORE_DATE, STALE_INPUTS
 from paylake.errors import UsageError
@@ -46,11 +44,25 @@ def scorecard_of(spec: DerivedTable) -> Scorecard:
     return spec.params.scorecard
 
 
+def _query(table: DeltaTable, sql: str) -> list[Any]:
+    """The first column of ``sql`` over ``table`` (as ``scores``), run by delta-rs' own engine: no pyarrow (and no
+    pandas) is imported, which is most of the cost of a question about one account."""
+    from deltalake import QueryBuilder
+
+    result = QueryBuilder().register("scores", table).execute(sql).read_all()
+    return list(result.column(0).to_pylist())
+
+
+def _literal(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
 def _score_dates(table: DeltaTable) -> list[date]:
     if SCORE_DATE in table.metadata().partition_columns:
         return sorted({date.fromisoformat(str(p[SCORE_DATE])) for p in table.partitions()})
-    days = table.to_pyarrow_dataset().to_table(columns=[SCORE_DATE]).column(SCORE_DATE)
-    return sorted(set(pc.unique(days).to_pylist()))
+    return sorted(
+        date.fromisoformat(day) for day in _query(table, f"SELECT DISTINCT CAST({SCORE_DATE} AS VARCHAR) FROM scores")
+    )
 
 
 def stored_score(
@@ -77,13 +89,16 @@ def stored_score(
     if day is None or day not in dates:
         known = f"score dates {dates[0]} to {dates[-1]}" if dates else "no score date"
         raise UsageError(f"gold.{table} has no scores for {day}; it holds {known} (--recompute computes any date)")
+    where = f"{SCORE_DATE} = DATE '{day.isoformat()}' AND account_id = {_literal(account_id)}"
+    if not _query(scores, f"SELECT count(*) FROM scores WHERE {where}")[0]:
+        raise UsageError(f"account {account_id!r} is not known on {day}")
+    import pyarrow.compute as pc  # the row's maps and lists become Python values through pyarrow
+
     rows = (
         scores.to_pyarrow_dataset()
         .to_table(filter=(pc.field(SCORE_DATE) == day) & (pc.field("account_id") == account_id))
         .to_pylist()
     )
-    if not rows:
-        raise UsageError(f"account {account_id!r} is not known on {day}")
     row: dict[str, Any] = rows[0]
     return row
 
