@@ -135,10 +135,13 @@ def test_the_analyst_view_masks_for_non_members_and_shows_members(spark: SparkSe
         [("A1", "Acme", 10)], "account_id string, account_name string, credit_limit int"
     ).createOrReplaceTempView("uc_accounts")
     query = analyst_view_query("uc_accounts", schema, {"account_name", "credit_limit"}, "pii")
-    for member, expected in [(False, ("A1", "****", None)), (True, ("A1", "Acme", 10))]:
-        spark.udf.register("is_account_group_member", lambda group, m=member: m and group == "pii", "boolean")
-        row = spark.sql(query).first()
-        assert row is not None and (row[0], row[1], None if row[2] is None else int(row[2])) == expected
+    try:
+        for member, expected in [(False, ("A1", "****", None)), (True, ("A1", "Acme", 10))]:
+            spark.udf.register("is_account_group_member", lambda group, m=member: m and group == "pii", "boolean")
+            row = spark.sql(query).first()
+            assert row is not None and (row[0], row[1], None if row[2] is None else int(row[2])) == expected
+    finally:  # the shared session's set-up (tests/e2e/test_notebooks.py) makes a persistent one of that name
+        spark.sql("DROP TEMPORARY FUNCTION IF EXISTS is_account_group_member")
 
 
 def test_a_views_columns_follow_the_table_as_it_is_now(spark: SparkSession, repo: Path) -> None:
