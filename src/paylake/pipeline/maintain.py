@@ -30,8 +30,8 @@ class MaintainResult:
     table: str
     archived: int = 0
     kept: int = 0
-    files_before: int = 0
-    files_after: int = 0
+    files_before: int | None = None  # None: not compacted
+    files_after: int | None = None
     vacuumed_files: int = 0
 
 
@@ -86,11 +86,12 @@ def maintain(context: PaylakeContext, as_of: date, vacuum: bool = True, compact:
     return list(results.values())
 
 
+def _files(result: MaintainResult) -> str:
+    return "-" if result.files_before is None else f"{result.files_before} -> {result.files_after}"
+
+
 def render_maintenance(results: list[MaintainResult]) -> str:
     """What ``maintain`` did per table, as a text table."""
     lines = [f"{'table':<44}{'archived':>10}{'kept':>10}{'files':>16}{'files vacuumed':>16}"]
-    lines += [
-        f"{r.table:<44}{r.archived:>10}{r.kept:>10}{f'{r.files_before} -> {r.files_after}':>16}{r.vacuumed_files:>16}"
-        for r in results
-    ]
+    lines += [f"{r.table:<44}{r.archived:>10}{r.kept:>10}{_files(r):>16}{r.vacuumed_files:>16}" for r in results]
     return "\n".join(lines)
