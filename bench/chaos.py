@@ -1,18 +1,20 @@
 """paylake chaos run: `paylake run all`, `paylake maintain` and `paylake rollback` killed with SIGKILL (the whole
 process group, the Spark JVM included) at seeded random moments, re-run, and compared with an uninterrupted run.
 
-    python bench/chaos.py [--kills 200] [--seed 7] [--budget-minutes M] [--out build/chaos]
+    python bench/chaos.py [--kills 200] [--seed 7] [--max-kills-per-episode 10] [--budget-minutes M]
+                          [--out build/chaos]
 
 Episodes take turns: three of the daily run (from a lake holding yesterday's load), one of maintenance and one of a
 rollback of bronze.invoices (from the lake after today's run). An episode's runs of its operation are killed one
 after another, each at a random moment between 1 s and the uninterrupted operation's duration, until one
-completes (an operation that outruns its first kill sets the duration later kills are drawn within, so a
-machine faster than during the uninterrupted runs still gets its kills); then every table must equal the
-uninterrupted operation's result (audit timestamps and run/batch ids aside, tests/lakes.py) and no file may be
-logged twice. The run ends when ``--kills`` kills have landed and their
-episode has completed (or, with ``--budget-minutes``, at the end of the first episode past the budget). Writes
-``<out>/results.json``: each kill with its operation, moment and, for the run, the last table finished before it;
-the episodes and their differences, rewritten after every episode.
+completes or the episode has had ``--max-kills-per-episode`` kills (then its next run is left to finish). An
+operation that outruns its first kill sets the duration later kills are drawn within, so a machine faster than
+during the uninterrupted runs still gets its kills. Then every table must equal the uninterrupted operation's
+result (audit timestamps and run/batch ids aside, tests/lakes.py) and no file may be logged twice. The run ends
+when ``--kills`` kills have landed and their episode has completed (or, with ``--budget-minutes``, at the end of
+the first episode past the budget). Writes ``<out>/results.json``: each kill with its operation, moment and where
+it landed (for the run and maintenance, the last table they reported done, or start-up); the episodes and their
+differences, rewritten after every episode.
 """
 
 from __future__ import annotations
@@ -45,6 +47,7 @@ MAINTAIN_AS_OF = date(2027, 6, 1)
 # Episode by episode in turn: mostly the daily run, and maintenance and a rollback killed the same way.
 OPERATIONS = ("run", "run", "run", "maintain", "rollback")
 PROGRESS = re.compile(r"^\[(bronze|silver|gold) (\d+)/(\d+)\] (\w+)", re.M)
+MAINTAINED = re.compile(r"paylake\.pipeline\.maintain: (\w+\.\w+): ", re.M)
 
 
 def say(line: str) -> None:
@@ -84,8 +87,13 @@ def run_to_end(args: list[str]) -> float:
     return time.perf_counter() - started
 
 
-def landed(output: str) -> str:
-    """Where a killed run was: after the last table it reported, or before the first."""
+def landed(operation: str, output: str) -> str:
+    """Where a killed operation was: after the last table it reported, or before the first."""
+    if operation == "maintain":
+        tables = MAINTAINED.findall(output)
+        return f"maintain after {tables[-1]}" if tables else "maintain start-up"
+    if operation == "rollback":
+        return "rollback"
     found = PROGRESS.findall(output)
     if not found:
         return "start-up"
@@ -124,6 +132,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--budget-minutes", type=float, default=None, help="start no new episode after this long (partial run)"
     )
+    parser.add_argument(
+        "--max-kills-per-episode",
+        type=int,
+        default=10,
+        help="then the episode's operation runs to the end (no single episode takes most of the kills)",
+    )
     args = parser.parse_args(argv)
 
     shutil.rmtree(args.out, ignore_errors=True)
@@ -157,11 +171,12 @@ def main(argv: list[str] | None = None) -> int:
             process = paylake(*command(operation, landing, lake))
             delay = chance.uniform(1.0, spans[operation])
             try:
-                output, _ = process.communicate(timeout=delay if len(kills) < args.kills else 1800)
+                killing = len(kills) < args.kills and episode_kills < args.max_kills_per_episode
+                output, _ = process.communicate(timeout=delay if killing else 1800)
             except subprocess.TimeoutExpired:
                 os.killpg(process.pid, signal.SIGKILL)
                 output, _ = process.communicate(timeout=60)
-                where = landed(output) if operation == "run" else operation
+                where = landed(operation, output)
                 kills.append({"operation": operation, "after_s": round(delay, 2), "landed": where})
                 episode_kills += 1
                 continue

@@ -83,6 +83,7 @@ def maintain(context: PaylakeContext, as_of: date, vacuum: bool = True, compact:
             result.files_before, result.files_after = done.files_before, done.files_after
         if vacuum:
             result.vacuumed_files = context.store.vacuum(ref, hours)
+        logger.info("%s: files %s, %d vacuumed", ref, _files(result), result.vacuumed_files)
     return list(results.values())
 
 
