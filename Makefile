@@ -89,10 +89,11 @@ hostile: setup jars
 
 # Crash safety measured (bench/chaos.py): `paylake run all`, `maintain` and `rollback` killed KILLS times at random
 # moments, re-run, compared with an uninterrupted run; writes build/chaos/results.json. CHAOS_MINUTES bounds a
-# partial run. make test keeps a deterministic subset.
+# partial run; CHAOS_LANES runs that many episodes side by side. make test keeps a deterministic subset.
 KILLS ?= 200
+CHAOS_LANES ?= 1
 chaos: setup
-	$(PY) bench/chaos.py --kills $(KILLS) $(if $(CHAOS_MINUTES),--budget-minutes $(CHAOS_MINUTES))
+	$(PY) bench/chaos.py --kills $(KILLS) --lanes $(CHAOS_LANES) $(if $(CHAOS_MINUTES),--budget-minutes $(CHAOS_MINUTES))
 
 # Generated messy rows through bronze, every row accounted for (bench/fuzz.py); writes build/fuzz/results.json.
 FUZZ_ROWS ?= 100000

@@ -1,8 +1,8 @@
 """paylake chaos run: `paylake run all`, `paylake maintain` and `paylake rollback` killed with SIGKILL (the whole
 process group, the Spark JVM included) at seeded random moments, re-run, and compared with an uninterrupted run.
 
-    python bench/chaos.py [--kills 200] [--seed 7] [--max-kills-per-episode 10] [--budget-minutes M]
-                          [--out build/chaos]
+    python bench/chaos.py [--kills 200] [--seed 7] [--max-kills-per-episode 10] [--lanes 1]
+                          [--budget-minutes M] [--out build/chaos]
 
 Episodes take turns: three of the daily run (from a lake holding yesterday's load), one of maintenance and one of a
 rollback of bronze.invoices (from the lake after today's run). An episode's runs of its operation are killed one
@@ -12,9 +12,11 @@ operation that outruns its first kill sets the duration later kills are drawn wi
 during the uninterrupted runs still gets its kills. Then every table must equal the uninterrupted operation's
 result (audit timestamps and run/batch ids aside, tests/lakes.py) and no file may be logged twice. The run ends
 when ``--kills`` kills have landed and their episode has completed (or, with ``--budget-minutes``, at the end of
-the first episode past the budget). Writes ``<out>/results.json``: each kill with its operation, moment and where
-it landed (for the run and maintenance, the last table they reported done, or start-up); the episodes and their
-differences, rewritten after every episode.
+the first episode past the budget). With ``--lanes N``, N episodes run side by side, each on a lake of its own
+with kills drawn from a generator of its own (seed + lane); the uninterrupted durations are then measured N side by
+side too, so kills still spread over the whole operation. Writes ``<out>/results.json``: each kill with its
+operation, lane, moment and where it landed (for the run and maintenance, the last table they reported done, or
+start-up); the episodes and their differences, rewritten after every episode.
 """
 
 from __future__ import annotations
@@ -26,13 +28,18 @@ import random
 import re
 import shutil
 import signal
+import statistics
 import subprocess
 import sys
+import threading
 import time
 from collections import Counter
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 from datetime import date, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from deltalake import DeltaTable
 
@@ -48,6 +55,7 @@ MAINTAIN_AS_OF = date(2027, 6, 1)
 OPERATIONS = ("run", "run", "run", "maintain", "rollback")
 PROGRESS = re.compile(r"^\[(bronze|silver|gold) (\d+)/(\d+)\] (\w+)", re.M)
 MAINTAINED = re.compile(r"paylake\.pipeline\.maintain: (\w+\.\w+): ", re.M)
+T = TypeVar("T")
 
 
 def say(line: str) -> None:
@@ -124,6 +132,118 @@ def summary(
     }
 
 
+@dataclass
+class Chaos:
+    """The shared state of a chaos run: what each operation should give, how long it takes uninterrupted, and the
+    kills and episodes so far (lanes run episodes side by side and record them under ``lock``)."""
+
+    args: argparse.Namespace
+    landing: Path
+    starts: dict[str, Path]
+    spans: dict[str, float]
+    expected: dict[str, dict[str, list[str]]]
+    kills: list[dict[str, Any]] = field(default_factory=list)
+    episodes: list[dict[str, Any]] = field(default_factory=list)
+    reserved: int = 0  # kills decided on, not yet landed
+    turn: int = 0  # episodes started
+    started: float = field(default_factory=time.perf_counter)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def next_operation(self) -> str | None:
+        """The next episode's operation, in turn; None when enough kills are landed or reserved, or past the
+        budget."""
+        with self.lock:
+            budget = self.args.budget_minutes * 60 if self.args.budget_minutes else float("inf")
+            if len(self.kills) + self.reserved >= self.args.kills or time.perf_counter() - self.started >= budget:
+                return None
+            operation = OPERATIONS[self.turn % len(OPERATIONS)]
+            self.turn += 1
+            return operation
+
+    def reserve_kill(self, episode_kills: int) -> bool:
+        with self.lock:
+            if len(self.kills) + self.reserved >= self.args.kills:
+                return False
+            if episode_kills >= self.args.max_kills_per_episode:
+                return False
+            self.reserved += 1
+            return True
+
+    def settle(self, kill: dict[str, Any] | None) -> None:
+        """A reserved kill landed (``kill``) or its operation finished first (None)."""
+        with self.lock:
+            self.reserved -= 1
+            if kill is not None:
+                self.kills.append(kill)
+
+    def record(self, episode: dict[str, Any]) -> None:
+        with self.lock:
+            self.episodes.append(episode)
+            say(
+                f"episode {len(self.episodes)} (lane {episode['lane']}, {episode['operation']}): {episode['kills']} "
+                f"kill(s), {len(self.kills)} in all, different tables {episode['different_tables']}"
+            )
+            self.write()
+
+    def write(self) -> dict[str, Any]:
+        results = summary(self.args.kills, self.kills, self.episodes, self.spans, time.perf_counter() - self.started)
+        (self.args.out / "results.json").write_text(json.dumps(results, indent=2))
+        return results
+
+
+def episode(chaos: Chaos, lane: int, operation: str, chance: random.Random) -> None:
+    """Kill ``operation`` on a copy of its start until a run of it completes, then compare with its expected
+    tables."""
+    lake = chaos.args.out / f"crashed-{lane}"
+    shutil.rmtree(lake, ignore_errors=True)
+    shutil.copytree(chaos.starts[operation], lake)
+    episode_kills = 0
+    while True:
+        attempt_started = time.perf_counter()
+        process = paylake(*command(operation, chaos.landing, lake))
+        delay = chance.uniform(1.0, chaos.spans[operation])
+        killing = chaos.reserve_kill(episode_kills)
+        try:
+            output, _ = process.communicate(timeout=delay if killing else 1800)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            output, _ = process.communicate(timeout=60)
+            kill = {"operation": operation, "lane": lane, "after_s": round(delay, 2)}
+            chaos.settle({**kill, "landed": landed(operation, output)})
+            episode_kills += 1
+            continue
+        if killing:
+            chaos.settle(None)
+        if process.returncode != 0:
+            raise SystemExit(f"the {operation} after {episode_kills} kill(s) failed:\n{output[-3000:]}")
+        if not episode_kills:  # a whole operation outran its kill: kills are drawn within its duration now
+            chaos.spans[operation] = time.perf_counter() - attempt_started
+        break
+    actual, wanted = lake_contents(lake), chaos.expected[operation]
+    different = sorted(name for name in wanted.keys() | actual.keys() if actual.get(name) != wanted.get(name))
+    chaos.record(
+        {
+            "lane": lane,
+            "operation": operation,
+            "kills": episode_kills,
+            "different_tables": different,
+            "logged_twice": logged_twice(lake),
+        }
+    )
+
+
+def lane(chaos: Chaos, number: int) -> None:
+    chance = random.Random(chaos.args.seed + number)
+    while (operation := chaos.next_operation()) is not None:
+        episode(chaos, number, operation, chance)
+
+
+def side_by_side(lanes: int, work: Callable[[int], T]) -> list[T]:
+    """``work(lane)`` for each lane at once, in threads (each waits on its own process); results in lane order."""
+    with ThreadPoolExecutor(max_workers=lanes) as pool:
+        return list(pool.map(work, range(lanes)))
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--kills", type=int, default=200)
@@ -138,72 +258,38 @@ def main(argv: list[str] | None = None) -> int:
         default=10,
         help="then the episode's operation runs to the end (no single episode takes most of the kills)",
     )
+    parser.add_argument(
+        "--lanes", type=int, default=1, help="episodes run side by side, each on a lake of its own (default 1)"
+    )
     args = parser.parse_args(argv)
 
     shutil.rmtree(args.out, ignore_errors=True)
-    landing, base, reference = args.out / "landing", args.out / "base", args.out / "reference"
+    landing, base = args.out / "landing", args.out / "base"
     write_landing(GeneratorConfig(accounts=30, skus=5, days=3, end=END, seed=5, history_days=10), landing)
     run_to_end(command("run", landing, base, END - timedelta(days=1)))
-    shutil.copytree(base, reference)
-    starts = {"run": base, "maintain": reference, "rollback": reference}
-    spans = {"run": run_to_end(command("run", landing, reference))}
-    expected = {"run": lake_contents(reference)}
-    for operation in ("maintain", "rollback"):
-        done = args.out / f"reference-{operation}"
-        shutil.copytree(reference, done)
-        spans[operation] = run_to_end(command(operation, landing, done))
-        expected[operation] = lake_contents(done)
+    starts = {"run": base}
+    # Each operation runs uninterrupted once per lane, side by side, as the lanes will run it: its duration there
+    # is the span kills are drawn within, and every lane's result must be the same.
+    spans: dict[str, float] = {}
+    expected: dict[str, dict[str, list[str]]] = {}
+    for operation in ("run", "maintain", "rollback"):
+        lakes = [args.out / f"reference-{operation}-{n}" for n in range(args.lanes)]
+        for lake in lakes:
+            shutil.copytree(starts[operation], lake)
+        spans[operation] = statistics.mean(
+            side_by_side(args.lanes, lambda n: run_to_end(command(operation, landing, lakes[n])))  # noqa: B023
+        )
+        contents = [lake_contents(lake) for lake in lakes]
+        if any(c != contents[0] for c in contents):
+            raise SystemExit(f"two uninterrupted runs of {operation} gave different tables")
+        expected[operation] = contents[0]
+        if operation == "run":  # maintenance and the rollback start from the lake after today's run
+            starts["maintain"] = starts["rollback"] = lakes[0]
     say("uninterrupted: " + ", ".join(f"{op} {span:.1f} s" for op, span in spans.items()) + "; kills land within")
 
-    chance = random.Random(args.seed)
-    kills: list[dict[str, Any]] = []
-    episodes: list[dict[str, Any]] = []
-    started = time.perf_counter()
-    budget = args.budget_minutes * 60 if args.budget_minutes else float("inf")
-    while len(kills) < args.kills and time.perf_counter() - started < budget:
-        operation = OPERATIONS[len(episodes) % len(OPERATIONS)]
-        lake = args.out / "crashed"
-        shutil.rmtree(lake, ignore_errors=True)
-        shutil.copytree(starts[operation], lake)
-        episode_kills = 0
-        while True:
-            attempt_started = time.perf_counter()
-            process = paylake(*command(operation, landing, lake))
-            delay = chance.uniform(1.0, spans[operation])
-            try:
-                killing = len(kills) < args.kills and episode_kills < args.max_kills_per_episode
-                output, _ = process.communicate(timeout=delay if killing else 1800)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
-                output, _ = process.communicate(timeout=60)
-                where = landed(operation, output)
-                kills.append({"operation": operation, "after_s": round(delay, 2), "landed": where})
-                episode_kills += 1
-                continue
-            if process.returncode != 0:
-                raise SystemExit(f"the {operation} after {episode_kills} kill(s) failed:\n{output[-3000:]}")
-            if not episode_kills:  # a whole operation outran its kill: kills are drawn within its duration now
-                spans[operation] = time.perf_counter() - attempt_started
-            break
-        actual, wanted = lake_contents(lake), expected[operation]
-        different = sorted(name for name in wanted.keys() | actual.keys() if actual.get(name) != wanted.get(name))
-        episodes.append(
-            {
-                "operation": operation,
-                "kills": episode_kills,
-                "different_tables": different,
-                "logged_twice": logged_twice(lake),
-            }
-        )
-        say(
-            f"episode {len(episodes)} ({operation}): {episode_kills} kill(s), {len(kills)} in all, "
-            f"different tables {different}"
-        )
-        summary_so_far = summary(args.kills, kills, episodes, spans, time.perf_counter() - started)
-        (args.out / "results.json").write_text(json.dumps(summary_so_far, indent=2))
-
-    results = summary(args.kills, kills, episodes, spans, time.perf_counter() - started)
-    (args.out / "results.json").write_text(json.dumps(results, indent=2))
+    chaos = Chaos(args, landing, starts, spans, expected)
+    side_by_side(args.lanes, lambda n: lane(chaos, n))
+    results = chaos.write()
     say(json.dumps({key: value for key, value in results.items() if not key.endswith("_log")}, indent=2))
     return 1 if results["episodes_with_differences"] else 0
 

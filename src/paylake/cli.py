@@ -258,7 +258,14 @@ def _uc_sql(args: argparse.Namespace) -> int:
 def _generate(args: argparse.Namespace) -> int:
     from paylake.datagen.generator import GeneratorConfig, write_landing
 
-    config = GeneratorConfig(accounts=args.accounts, skus=args.skus, days=args.days, end=args.end, seed=args.seed)
+    config = GeneratorConfig(
+        accounts=args.accounts,
+        skus=args.skus,
+        days=args.days,
+        end=args.end,
+        seed=args.seed,
+        history_days=args.history_days,
+    )
     written = write_landing(config, Path(args.out))
     sys.stdout.write(f"wrote {written.files} files ({written.rows} rows, {written.bytes / 1e6:.1f} MB) to {args.out}\n")
     return EXIT_OK

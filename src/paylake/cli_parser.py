@@ -134,7 +134,13 @@ def build_parser() -> argparse.ArgumentParser:
     generate = commands.add_parser("generate", help="write seeded synthetic landing feeds")
     generate.add_argument("--accounts", type=int, default=2000)
     generate.add_argument("--skus", type=int, default=300)
-    generate.add_argument("--days", type=int, default=120)
+    generate.add_argument("--days", type=int, default=120, help="extract days, one file per feed each (120)")
+    generate.add_argument(
+        "--history-days",
+        type=int,
+        default=120,
+        help="days simulated before the first extract, which carries them (120); a year's windows need 365+",
+    )
     generate.add_argument(
         "--end", type=_date, default=date(2026, 11, 20), help="last extract date (default 2026-11-20)"
     )

@@ -8,6 +8,7 @@ import re
 import shutil
 import subprocess
 import sys
+from datetime import date
 from pathlib import Path
 
 import pytest
@@ -127,3 +128,29 @@ def test_generate_writes_the_documented_layout(repo: Path, tmp_path: Path) -> No
         "invoices_20261119.csv",
         "invoices_20261120.csv",
     ]
+
+
+def test_generate_simulates_history_days_before_the_first_extract(repo: Path, tmp_path: Path) -> None:
+    """The first extract carries the invoices of the simulated history: ``--history-days`` sets how far back."""
+    earliest = {}
+    for days in (10, 200):
+        out = tmp_path / str(days)
+        result = paylake(
+            repo,
+            "generate",
+            "--accounts",
+            "20",
+            "--skus",
+            "5",
+            "--days",
+            "1",
+            "--history-days",
+            str(days),
+            "--out",
+            str(out),
+        )
+        assert result.returncode == 0, result.stderr
+        lines = (out / "invoices" / "invoices_20261120.csv").read_text().splitlines()[1:]
+        dates = [line.split(",")[2] for line in lines if line.count(",") >= 2]
+        earliest[days] = min(date.fromisoformat(d) for d in dates if re.fullmatch(r"\d{4}-\d{2}-\d{2}", d))
+    assert date(2026, 11, 10) <= earliest[10] and date(2026, 5, 4) <= earliest[200] < date(2026, 6, 1)

@@ -192,9 +192,15 @@ def test_backtest_scores_past_dates_and_records_the_result(
     assert latest_data_date(ctx.store) == SAMPLE_AS_OF
     with pytest.raises(UsageError, match="the latest score date this horizon allows is 2026-09-21"):
         run_backtest(ctx, date(2026, 9, 1), date(2026, 9, 22), 60, 7, "refused")
-    report = run_backtest(ctx, date(2026, 9, 13), date(2026, 9, 20), 60, 7, "bt1")
+    report = run_backtest(ctx, date(2026, 9, 13), date(2026, 9, 20), 60, 7, "bt1", challenger=True)
     assert report.score_dates == [date(2026, 9, 13), date(2026, 9, 20)]
-    (result,) = report.results
+    result, card_later, regression, feature = report.results
+    # The challengers are trained on the first date and tested, with the card, on the second (out of time).
+    assert [r.evaluated_on for r in report.results[1:]] == ["out of time, from 2026-09-20"] * 3
+    assert card_later.observations == regression.observations == feature.observations < result.observations
+    card = scorecard_of(scores_table(ctx.derived("gold")))
+    assert feature.model.endswith(" alone") and feature.model[: -len(" alone")] in [f.feature for f in card.features]
+    assert regression.auc is not None and feature.auc is not None and not feature.tiers
     assert 300 < result.observations <= 2 * 240 and 0 < result.positives < result.observations
     assert result.auc is not None and result.auc > 0.7  # 0.77 over five dates; see docs/scorecard.md
     assert sum(g.observations for g in result.tiers) == result.observations
@@ -204,7 +210,9 @@ def test_backtest_scores_past_dates_and_records_the_result(
     assert sum(g.observations for g in result.deciles) == result.observations and len(result.deciles) >= 5
     predicted = [g.avg_score for g in result.deciles]
     assert predicted == sorted(predicted) and all(0 < (p or 0) < 1 for p in predicted)
-    (recorded,) = rows(lake, "ops", "backtest_results")
+    results = rows(lake, "ops", "backtest_results")
+    (recorded,) = [r for r in results if r["evaluated_on"] == "all score dates"]
+    assert sorted(r["model"] for r in results if r is not recorded) == sorted(r.model for r in report.results[1:])
     assert recorded["run_id"] == "bt1" and recorded["auc"] == pytest.approx(result.auc)
     assert recorded["brier"] == pytest.approx(result.brier) and len(recorded["deciles"]) == len(result.deciles)
     # Stability: accounts scored on both dates without an event of their own in the week between.
