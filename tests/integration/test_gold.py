@@ -201,6 +201,7 @@ def test_backtest_scores_past_dates_and_records_the_result(
     card = scorecard_of(scores_table(ctx.derived("gold")))
     assert feature.model.endswith(" alone") and feature.model[: -len(" alone")] in [f.feature for f in card.features]
     assert regression.auc is not None and feature.auc is not None and not feature.tiers
+    assert regression.brier is not None and 0 < regression.brier < 0.25 and feature.brier is None  # no probability
     assert 300 < result.observations <= 2 * 240 and 0 < result.positives < result.observations
     assert result.auc is not None and result.auc > 0.7  # 0.77 over five dates; see docs/scorecard.md
     assert sum(g.observations for g in result.tiers) == result.observations
