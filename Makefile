@@ -102,9 +102,12 @@ fuzz: setup
 
 # Seeded dataset (SCALE=1.0: 20k accounts, ~1M invoices, ~3M line items), full load + 1 daily increment as whole
 # processes on the embedded engine, then on the local Spark + Delta engine (ENGINES=local for the first alone);
-# writes build/bench/results.json and prints the table. SCALE=0.01 is the smoke run.
+# writes build/bench/results.json and prints the table. At SCALE=1.0 it also runs the growth curve (CURVE: the
+# embedded engine at each scale; CURVE= skips it). SCALE=0.01 is the smoke run.
+DEFAULT_CURVE := 0.1,1,5
+CURVE ?= $(if $(filter 1.0,$(SCALE)),$(DEFAULT_CURVE))
 bench: setup jars
-	$(PY) bench/run_bench.py --scale $(SCALE) --engines $(ENGINES)
+	$(PY) bench/run_bench.py --scale $(SCALE) --engines $(ENGINES) --curve "$(CURVE)"
 
 # Daily increments leave small files; `paylake maintain` compacts them (bench/small_files.py): DAYS daily runs, then
 # every table's files and read time before and after maintenance; writes build/small-files/results.json.

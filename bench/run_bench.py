@@ -309,39 +309,24 @@ def render(results: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--scale", type=float, default=1.0, help="1.0 = 20k accounts, ~1M invoices")
-    parser.add_argument("--seed", type=int, default=11)
-    parser.add_argument("--out", type=Path, default=REPO / "build" / "bench")
-    parser.add_argument(
-        "--engines",
-        default="local,local-spark",
-        help="comma-separated: local (embedded, the targets' engine) and/or local-spark (Spark + native Delta)",
-    )
-    args = parser.parse_args(argv)
-    engines = [engine.strip() for engine in args.engines.split(",") if engine.strip()]
-    if not engines or not set(engines) <= {"local", "local-spark"} or "local" not in engines:
-        parser.error("--engines must name local, optionally with local-spark")
-    if args.scale <= 0:
-        parser.error("--scale must be positive")
-    out: Path = args.out.resolve()
-    out.mkdir(parents=True, exist_ok=True)
-    config = dataset_config(args.scale, args.seed)
-    landing = ensure_dataset(config, out)
+def measure(scale: float, seed: int, data: Path, work: Path, engines: list[str]) -> dict[str, Any]:
+    """The floor, the initial load and the increment on the dataset of ``scale`` (cached under ``data``), with
+    lakes and logs under ``work``: the embedded engine, then the others of ``engines``."""
+    config = dataset_config(scale, seed)
+    landing = ensure_dataset(config, data)
     day1, day2 = END - timedelta(days=1), END
     files1, files2 = feed_files(landing, day1), feed_files(landing, day2)
+    work.mkdir(parents=True, exist_ok=True)
     for lake in ("lake", "lake-local-spark", "floor"):
-        shutil.rmtree(out / lake, ignore_errors=True)
-    floor1 = floor(files1, out / "floor", append=False)
-    floor2 = floor(files2, out / "floor", append=True)
-    initial = phase("initial", "local", out / "lake", landing, day1, floor1, out)
-    increment = phase("increment", "local", out / "lake", landing, day2, floor2, out)
+        shutil.rmtree(work / lake, ignore_errors=True)
+    floor1 = floor(files1, work / "floor", append=False)
+    floor2 = floor(files2, work / "floor", append=True)
+    initial = phase("initial", "local", work / "lake", landing, day1, floor1, work)
+    increment = phase("increment", "local", work / "lake", landing, day2, floor2, work)
     invoices1, invoices2 = csv_rows(files1["invoices"]), csv_rows(files2["invoices"])
-    results = {
-        "scale": args.scale,
-        "seed": args.seed,
-        "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "system": platform.platform()},
+    results: dict[str, Any] = {
+        "scale": scale,
+        "seed": seed,
         "dataset": {
             "config": {k: str(v) for k, v in asdict(config).items()},
             "invoices_initial": invoices1,
@@ -354,14 +339,97 @@ def main(argv: list[str] | None = None) -> int:
         "increment": increment,
     }
     if "local-spark" in engines:  # the same data on the engine Databricks runs, after the embedded one
-        spark_lake = out / "lake-local-spark"
+        spark_lake = work / "lake-local-spark"
         results["spark_delta"] = {
-            "initial": phase("initial", "local-spark", spark_lake, landing, day1, floor1, out),
-            "increment": phase("increment", "local-spark", spark_lake, landing, day2, floor2, out),
+            "initial": phase("initial", "local-spark", spark_lake, landing, day1, floor1, work),
+            "increment": phase("increment", "local-spark", spark_lake, landing, day2, floor2, work),
         }
-    results["targets"] = targets(initial, increment)
+    return results
+
+
+def curve_point(results: dict[str, Any]) -> dict[str, Any]:
+    """One scale's point of the growth curve (embedded engine)."""
+    initial, increment = results["initial"], results["increment"]
+    return {
+        "scale": results["scale"],
+        "invoices_initial": results["dataset"]["invoices_initial"],
+        "invoice_line_items_initial": results["dataset"]["invoice_line_items_initial"],
+        "invoices_increment": results["dataset"]["invoices_increment"],
+        "initial_s": initial["wall_s"],
+        "initial_x_floor": initial["x_floor"],
+        "increment_s": increment["wall_s"],
+        "increment_share": increment["wall_s"] / initial["wall_s"],
+        "increment_layers_s": {layer: entry["seconds"] for layer, entry in increment["layers"].items()},
+        "peak_rss_gib": max(initial["peak_rss_gib"], increment["peak_rss_gib"]),
+    }
+
+
+def render_curve(curve: list[dict[str, Any]]) -> str:
+    """How the full load and the increment grow with the data (embedded engine), each against the smallest scale."""
+    base = curve[0]
+    lines = [
+        "growth curve (embedded engine; growth against the smallest scale):",
+        f"  {'scale':>6}{'invoices':>12}{'line items':>12}{'full load s':>13}{'growth':>8}{'increment s':>13}"
+        f"{'growth':>8}{'incr/full':>10}{'incr bronze/silver/gold s':>28}{'peak GiB':>10}",
+    ]
+    for p in curve:
+        layers = "/".join(f"{p['increment_layers_s'].get(layer, 0):.0f}" for layer in LAYERS)
+        lines.append(
+            f"  {p['scale']:>6g}{p['invoices_initial']:>12,}{p['invoice_line_items_initial']:>12,}"
+            f"{p['initial_s']:>13.1f}{p['initial_s'] / base['initial_s']:>7.1f}x{p['increment_s']:>13.1f}"
+            f"{p['increment_s'] / base['increment_s']:>7.1f}x{p['increment_share']:>10.0%}{layers:>28}"
+            f"{p['peak_rss_gib']:>10.2f}"
+        )
+    return "\n".join(lines)
+
+
+def _scales(text: str) -> list[float]:
+    scales = sorted({float(part) for part in text.split(",") if part.strip()})
+    if any(scale <= 0 for scale in scales):
+        raise ValueError(text)
+    return scales
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--scale", type=float, default=1.0, help="1.0 = 20k accounts, ~1M invoices")
+    parser.add_argument("--seed", type=int, default=11)
+    parser.add_argument("--out", type=Path, default=REPO / "build" / "bench")
+    parser.add_argument(
+        "--engines",
+        default="local,local-spark",
+        help="comma-separated: local (embedded, the targets' engine) and/or local-spark (Spark + native Delta)",
+    )
+    parser.add_argument(
+        "--curve",
+        default="",
+        help="comma-separated scales of the growth curve (e.g. 0.1,1,5): the embedded engine's initial load and "
+        "increment at each, the --scale run reused",
+    )
+    args = parser.parse_args(argv)
+    engines = [engine.strip() for engine in args.engines.split(",") if engine.strip()]
+    if not engines or not set(engines) <= {"local", "local-spark"} or "local" not in engines:
+        parser.error("--engines must name local, optionally with local-spark")
+    if args.scale <= 0:
+        parser.error("--scale must be positive")
+    try:
+        curve_scales = _scales(args.curve)
+    except ValueError:
+        parser.error(f"--curve must be positive scales separated by commas, got {args.curve!r}")
+    out: Path = args.out.resolve()
+    out.mkdir(parents=True, exist_ok=True)
+    results = measure(args.scale, args.seed, out, out, engines)
+    results["machine"] = {"cpus": os.cpu_count(), "python": platform.python_version(), "system": platform.platform()}
+    results["targets"] = targets(results["initial"], results["increment"])
+    if curve_scales:
+        runs = {args.scale: results}
+        for scale in curve_scales:
+            if scale not in runs:
+                runs[scale] = measure(scale, args.seed, out, out / f"scale-{scale:g}", ["local"])
+        results["curve"] = [curve_point(runs[scale]) for scale in sorted({*curve_scales, args.scale})]
     (out / "results.json").write_text(json.dumps(results, indent=2) + "\n")
-    sys.stdout.write(render(results) + f"\nresults: {out / 'results.json'}\n")
+    report = render(results) + (f"\n{render_curve(results['curve'])}" if curve_scales else "")
+    sys.stdout.write(report + f"\nresults: {out / 'results.json'}\n")
     return 0
 
 

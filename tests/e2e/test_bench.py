@@ -20,7 +20,8 @@ pytestmark = pytest.mark.slow
 
 def test_bench_smoke_run(repo: Path, tmp_path: Path) -> None:
     run = subprocess.run(
-        [sys.executable, "bench/run_bench.py", "--scale", "0.01", "--engines", "local", "--out", str(tmp_path)],
+        [sys.executable, "bench/run_bench.py", "--scale", "0.01", "--engines", "local", "--out", str(tmp_path)]
+        + ["--curve", "0.01"],  # the growth curve's point of the run's own scale reuses that run
         cwd=repo,
         capture_output=True,
         text=True,
@@ -67,6 +68,12 @@ def test_bench_smoke_run(repo: Path, tmp_path: Path) -> None:
         assert list(bronze).index("invoices") < list(bronze).index("invoice_line_items")  # in the order they ran
     assert 0 < dataset["increment_share"] < 0.05
     assert [t["target"].split()[0] for t in results["targets"]] == ["full", "peak", "daily", "invoices", "bronze"]
+    (point,) = results["curve"]
+    assert point["scale"] == 0.01 and point["invoices_initial"] == dataset["invoices_initial"]
+    assert point["initial_s"] == results["initial"]["wall_s"] and point["increment_s"] == results["increment"]["wall_s"]
+    assert point["increment_share"] == pytest.approx(point["increment_s"] / point["initial_s"])
+    assert point["increment_layers_s"] == {layer: e["seconds"] for layer, e in results["increment"]["layers"].items()}
     table = run.stdout
     assert "targets:" in table and table.count("initial (whole process)") == 1
+    assert "growth curve" in table and f"{dataset['invoices_initial']:>12,}" in table
     assert all(f"    {t}" in table for t in expected["gold"])

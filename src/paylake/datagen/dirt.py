@@ -3,25 +3,29 @@ orphan keys, swapped dates and duplicates, each at a seeded rate."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
 from datetime import date, timedelta
 
 import numpy as np
 
 
 def dirty(
-    rows: list[dict[str, str]], kinds: dict[str, list[str]], rate: float, rng: np.random.Generator
-) -> list[dict[str, str]]:
-    """Copy ``rows``, corrupting about ``rate`` of them; a duplicate adds a row, the rest modify one."""
-    out: list[dict[str, str]] = []
+    rows: Iterable[dict[str, str]], kinds: dict[str, list[str]], rate: float, rng: np.random.Generator
+) -> Iterator[dict[str, str]]:
+    """``rows`` as they come, about ``rate`` of them corrupted; a duplicate adds a row, the rest modify a copy.
+
+    Lazy, row by row: ``rng`` is drawn as the rows are consumed, so a file's rows must be consumed before the next
+    file's are dirtied (the generator writes one file at a time)."""
     names = list(kinds)
     for row in rows:
         if rng.random() >= rate:
-            out.append(row)
+            yield row
             continue
         kind = names[int(rng.integers(len(names)))]
         bad = dict(row)
         if kind == "duplicate":
-            out += [row, dict(row)]
+            yield row
+            yield dict(row)
             continue
         column = kinds[kind][int(rng.integers(len(kinds[kind])))]
         if kind == "null":
@@ -41,8 +45,7 @@ def dirty(
             bad["due_date"] = (
                 date.fromisoformat(bad["invoice_date"]) - timedelta(days=int(rng.integers(1, 30)))
             ).isoformat()
-        out.append(bad)
-    return out
+        yield bad
 
 
 INVOICE_DIRT = {

@@ -17,8 +17,12 @@ Same config, same bytes: all randomness comes from one seeded generator and iter
 from __future__ import annotations
 
 import csv
+import tempfile
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from itertools import chain
 from pathlib import Path
+from typing import IO
 
 import numpy as np
 
@@ -38,65 +42,85 @@ class WriteStats:
     bytes: int = 0
 
 
-def _write(path: Path, columns: list[str], rows: list[dict[str, str]], stats: WriteStats) -> None:
+def _write(path: Path, columns: list[str], rows: Iterable[dict[str, str]], stats: WriteStats) -> None:
+    """Write ``rows`` as they come (nothing is held: the first extract of a large book is millions of rows)."""
     path.parent.mkdir(parents=True, exist_ok=True)
+    written = 0
     with path.open("w", newline="", encoding="utf-8") as handle:
         writer = csv.DictWriter(handle, fieldnames=columns, lineterminator="\n", extrasaction="ignore")
         writer.writeheader()
-        writer.writerows(rows)
+        for row in rows:
+            writer.writerow(row)
+            written += 1
     stats.files += 1
-    stats.rows += len(rows)
+    stats.rows += written
     stats.bytes += path.stat().st_size
 
 
+def _spooled(spool: IO[str]) -> Iterator[dict[str, str]]:
+    """The lines put in ``spool`` (see :func:`write_landing`), as the rows they were."""
+    spool.seek(0)
+    for values in csv.reader(spool):
+        yield dict(zip(LINE_COLUMNS, values, strict=True))
+
+
 def write_landing(config: GeneratorConfig, out: Path) -> WriteStats:
-    """Simulate and write ``<out>/<table>/<table>_<YYYYMMDD>.csv`` for every extract day."""
+    """Simulate and write ``<out>/<table>/<table>_<YYYYMMDD>.csv`` for every extract day.
+
+    Memory holds the simulation's state, not the files: rows are written as they are dirtied, and the invoice
+    lines issued before the first extract (which carries them all) wait in a temporary file under ``out``, in issue
+    order."""
     sim = Simulation(config)
     sim.create_catalog()
     sim.create_accounts()
     dirt = np.random.default_rng(config.seed + 1)
     stats = WriteStats()
     first = config.history_days
-    for day in range(sim.total_days):
-        sim.account_changes(day)
-        sim.catalog_changes(day)
-        sim.new_invoices(day)
-        sim.invoice_events(day)
-        if day < first:
+    out.mkdir(parents=True, exist_ok=True)  # the spool sits beside the files (a temp dir may be a small tmpfs)
+    with tempfile.TemporaryFile("w+", newline="", encoding="utf-8", dir=out) as spool:
+        history_lines = csv.writer(spool, lineterminator="\n")
+        for day in range(sim.total_days):
+            sim.account_changes(day)
+            sim.catalog_changes(day)
+            sim.new_invoices(day)
+            sim.invoice_events(day)
+            if day < first:
+                sim.changed_invoices.pop(day, None)
+                history_lines.writerows([line[c] for c in LINE_COLUMNS] for line in sim.new_lines.pop(day, []))
+                continue
+            stamp = sim.day(day).strftime("%Y%m%d")
+            invoices: Iterable[dict[str, str]]
+            lines: Iterable[dict[str, str]]
+            if day == first:  # the first extract carries the latest state of every invoice and line so far
+                invoices = (inv.row for inv in sim.invoices.values())
+                lines = chain(_spooled(spool), sim.new_lines.get(day, []))
+            else:
+                invoices, lines = sim.changed_invoices.get(day, []), sim.new_lines.get(day, [])
+            rate = config.dirty_rate
+            _write(
+                out / "accounts" / f"accounts_{stamp}.csv",
+                ACCOUNT_COLUMNS,
+                dirty(sim.account_snapshot(day), ACCOUNT_DIRT, rate / 6, dirt),
+                stats,
+            )
+            _write(
+                out / "skus" / f"skus_{stamp}.csv",
+                SKU_COLUMNS,
+                dirty(sim.sku_snapshot(day), SKU_DIRT, rate / 6, dirt),
+                stats,
+            )
+            _write(
+                out / "invoices" / f"invoices_{stamp}.csv",
+                INVOICE_COLUMNS,
+                dirty(invoices, INVOICE_DIRT, rate, dirt),
+                stats,
+            )
+            _write(
+                out / "invoice_line_items" / f"invoice_line_items_{stamp}.csv",
+                LINE_COLUMNS,
+                dirty(lines, LINE_DIRT, rate, dirt),
+                stats,
+            )
             sim.changed_invoices.pop(day, None)
             sim.new_lines.pop(day, None)
-            continue
-        stamp = sim.day(day).strftime("%Y%m%d")
-        if day == first:  # the first extract carries the latest state of every invoice so far
-            invoices = [dict(inv.row) for inv in sim.invoices.values()]
-            lines = [line for inv in sim.invoices.values() for line in inv.lines]
-        else:
-            invoices, lines = sim.changed_invoices.get(day, []), sim.new_lines.get(day, [])
-        rate = config.dirty_rate
-        _write(
-            out / "accounts" / f"accounts_{stamp}.csv",
-            ACCOUNT_COLUMNS,
-            dirty(sim.account_snapshot(day), ACCOUNT_DIRT, rate / 6, dirt),
-            stats,
-        )
-        _write(
-            out / "skus" / f"skus_{stamp}.csv",
-            SKU_COLUMNS,
-            dirty(sim.sku_snapshot(day), SKU_DIRT, rate / 6, dirt),
-            stats,
-        )
-        _write(
-            out / "invoices" / f"invoices_{stamp}.csv",
-            INVOICE_COLUMNS,
-            dirty(invoices, INVOICE_DIRT, rate, dirt),
-            stats,
-        )
-        _write(
-            out / "invoice_line_items" / f"invoice_line_items_{stamp}.csv",
-            LINE_COLUMNS,
-            dirty(lines, LINE_DIRT, rate, dirt),
-            stats,
-        )
-        sim.changed_invoices.pop(day, None)
-        sim.new_lines.pop(day, None)
     return stats

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
 import numpy as np
@@ -60,8 +60,7 @@ class _Account:
 @dataclass
 class _Invoice:
     row: dict[str, str]
-    account: str
-    lines: list[dict[str, str]] = field(default_factory=list)
+    account: str  # its lines are not kept: they never change, and go out with the day they were issued
 
 
 def _stamp(day: date, seconds: int) -> str:
@@ -282,7 +281,7 @@ class Simulation:
             "is_disputed": "false",
             "updated_at": _stamp(self.day(day), stamp),
         }
-        invoice = _Invoice(row, account_id, lines)
+        invoice = _Invoice(row, account_id)
         self.invoices[invoice_id] = invoice
         self.changed_invoices[day].append(dict(row))
         self.new_lines[day].extend(lines)
