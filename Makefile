@@ -15,7 +15,7 @@ AIRFLOW_VENV ?= .venv-airflow
 AIRFLOW_PINS := apache-airflow==2.10.5 apache-airflow-providers-databricks==7.7.5
 AIRFLOW_STAMP := $(AIRFLOW_VENV)/.installed-$(shell echo '$(AIRFLOW_PINS)' | cksum | cut -d' ' -f1)
 
-.PHONY: setup jars airflow-env browser demo test test-fast hostile chaos fuzz small-files bench lint check-prereqs sample clean
+.PHONY: setup jars airflow-env browser demo test test-fast hostile chaos fuzz small-files spark-jobs bench lint check-prereqs sample clean
 
 check-prereqs:
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "paylake: '$(PYTHON)' not found; install Python 3.10+ (set PYTHON=... to choose one)." >&2; exit 1; }
@@ -115,10 +115,16 @@ DAYS ?= 90
 small-files: setup
 	$(PY) bench/small_files.py --days $(DAYS)
 
+# Which Spark jobs `paylake run all` runs on the bundled sample, per table and by what started them (a paylake
+# line or one of Delta's steps), from Spark's event log (bench/spark_jobs.py); JOBS_ENV=local for the embedded engine.
+JOBS_ENV ?= local-spark
+spark-jobs: setup jars
+	$(PY) bench/spark_jobs.py --env $(JOBS_ENV)
+
 lint: setup
 	$(VENV)/bin/ruff check src tests airflow notebooks bench
 	$(VENV)/bin/ruff format --check src tests airflow bench
-	$(VENV)/bin/mypy src bench/run_bench.py bench/chaos.py bench/fuzz.py bench/small_files.py
+	$(VENV)/bin/mypy src bench/run_bench.py bench/chaos.py bench/fuzz.py bench/small_files.py bench/spark_jobs.py
 
 # Regenerates the bundled sample feeds under landing/ (deterministic: same seed, same bytes).
 sample: setup

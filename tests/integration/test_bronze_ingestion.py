@@ -68,6 +68,12 @@ def test_backlog_load_accounts_for_every_row_and_a_rerun_changes_nothing(
     first = run_bronze(ctx, "all", END)
     assert first.ok, first.summary()
     assert [r.table for r in first.results] == ["accounts", "skus", "invoices", "invoice_line_items"]
+    # Each table's Spark jobs ran in a job group of its own (the Spark UI and the event log name the table), which
+    # ends with the table: no later job is put down to it.
+    tracker = spark.sparkContext.statusTracker()
+    groups = [f"paylake {first.run.run_id} bronze.{r.table}" for r in first.results]
+    assert all(tracker.getJobIdsForGroup(group) for group in groups)
+    assert spark.sparkContext.getLocalProperty("spark.jobGroup.id") is None
     for result in first.results:
         assert result.files == CONFIG.days
         assert result.rows_read == result.rows_loaded + result.rows_rejected > 0

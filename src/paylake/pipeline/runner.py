@@ -23,7 +23,7 @@ from paylake.pipeline.build import build_table
 from paylake.records import RunInfo, Status, TableCounts, TableResult
 from paylake.reporting.summary import render_summary
 from paylake.runtime.context import PaylakeContext
-from paylake.runtime.spark import spark_jobs_started
+from paylake.runtime.spark import table_jobs
 
 logger = logging.getLogger(__name__)
 
@@ -121,15 +121,17 @@ def run_layer(
 def _run_one(
     context: PaylakeContext, layer: str, table: str, blocked: set[str], run_table: TableRunner, run: RunInfo
 ) -> TableResult:
-    started_at, started, jobs_before = _now(), time.perf_counter(), spark_jobs_started()
-    counts, error = TableCounts(), None
+    started_at, started = _now(), time.perf_counter()
+    counts, error, jobs = TableCounts(), None, None
     status: Status = "SUCCESS"
     if blocked:
         status, error = "SKIPPED", f"skipped: upstream {', '.join(sorted(blocked))} did not succeed"
     else:
         logger.info("%s.%s: start (as of %s)", layer, table, run.as_of, extra={"table": table, "step": "start"})
         try:
-            counts = run_table(context, table, run)
+            with table_jobs(layer, table, run.run_id) as jobs_run:
+                counts = run_table(context, table, run)
+                jobs = jobs_run()
         except PaylakeError as exc:
             counts, status, error = exc.counts or TableCounts(), "FAILED", str(exc)
         except Exception as exc:  # one table's crash must not stop its siblings
@@ -146,9 +148,8 @@ def _run_one(
     result = TableResult(**counted, table=table, status=status, started_at=started_at, seconds=seconds, error=error)
     step = {"table": table, "step": status.lower(), "rows_loaded": result.rows_loaded}
     if status == "SUCCESS":
-        jobs_after = spark_jobs_started()
-        jobs = f", {jobs_after - (jobs_before or 0)} Spark jobs" if jobs_after is not None else ""
-        logger.info("%s.%s: done in %.1f s%s", layer, table, seconds, jobs, extra=step)
+        ran = f", {jobs} Spark jobs" if jobs is not None else ""
+        logger.info("%s.%s: done in %.1f s%s", layer, table, seconds, ran, extra=step)
     else:
         logger.error("%s.%s: %s", layer, table, error, extra=step)
     return result

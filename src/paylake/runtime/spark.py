@@ -6,12 +6,18 @@ import logging
 import os
 import tempfile
 import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pyspark.sql import SparkSession
 
 from paylake.config.environment import SparkConfig
 from paylake.errors import UsageError
+
+if TYPE_CHECKING:
+    from pyspark import SparkContext
 
 logger = logging.getLogger(__name__)
 
@@ -114,12 +120,29 @@ def quiet_task_failures(spark: SparkSession) -> None:
         jvm.org.apache.logging.log4j.core.config.Configurator.setLevel(name, level)
 
 
-def spark_jobs_started() -> int | None:
-    """How many Spark jobs the active session has started so far (the next job's id), or None without a local
-    session or where the status tracker is not available (Spark Connect). The run logs each table's share."""
+def _spark_context() -> SparkContext | None:
+    """The active session's SparkContext, or None without a session or where it has none (Spark Connect)."""
     session = SparkSession.getActiveSession()
     try:
-        ids = session.sparkContext.statusTracker().getJobIdsForGroup(None) if session is not None else None
+        return session.sparkContext if session is not None else None
     except Exception:  # noqa: BLE001 - Spark Connect and serverless sessions have no SparkContext
         return None
-    return None if ids is None else max(ids, default=-1) + 1
+
+
+@contextmanager
+def table_jobs(layer: str, table: str, run_id: str) -> Iterator[Callable[[], int | None]]:
+    """Spark jobs started inside, Delta's own included, join a job group of this run's table, described as
+    ``paylake <layer>.<table>``: the Spark UI and the event log say which table ran each job (Delta prefixes its
+    jobs' descriptions with it: ``Delta: paylake bronze.invoices: Filtering files for query``). Yields how many
+    jobs the group has run so far (None where there is no SparkContext: Spark Connect, serverless)."""
+    context = _spark_context()
+    if context is None:
+        yield lambda: None
+        return
+    group, description = f"paylake {run_id} {layer}.{table}", f"paylake {layer}.{table}"
+    context.setJobGroup(group, description)
+    try:
+        yield lambda: len(context.statusTracker().getJobIdsForGroup(group))
+    finally:
+        context.setLocalProperty("spark.jobGroup.id", None)  # type: ignore[arg-type]  # None removes it
+        context.setLocalProperty("spark.job.description", None)  # type: ignore[arg-type]
