@@ -53,7 +53,7 @@ END = date(2026, 3, 10)
 MAINTAIN_AS_OF = date(2027, 6, 1)
 # Episode by episode in turn: mostly the daily run, and maintenance and a rollback killed the same way.
 OPERATIONS = ("run", "run", "run", "maintain", "rollback")
-PROGRESS = re.compile(r"^\[(bronze|silver|gold) (\d+)/(\d+)\] (\w+)", re.M)
+PROGRESS = re.compile(r"^\[(bronze|silver|gold) (\d+)/(\d+)\] (\w+): (\w+)", re.M)  # "running", or the status
 MAINTAINED = re.compile(r"paylake\.pipeline\.maintain: (\w+\.\w+): ", re.M)
 T = TypeVar("T")
 
@@ -96,7 +96,8 @@ def run_to_end(args: list[str]) -> float:
 
 
 def landed(operation: str, output: str) -> str:
-    """Where a killed operation was: after the last table it reported, or before the first."""
+    """Where a killed operation was, by its last progress line: in the table it was running, after the last
+    table it reported done, or before the first."""
     if operation == "maintain":
         tables = MAINTAINED.findall(output)
         return f"maintain after {tables[-1]}" if tables else "maintain start-up"
@@ -105,8 +106,8 @@ def landed(operation: str, output: str) -> str:
     found = PROGRESS.findall(output)
     if not found:
         return "start-up"
-    layer, index, total, table = found[-1]
-    return f"{layer} after {table} ({index}/{total})"
+    layer, index, total, table, state = found[-1]
+    return f"{layer} {'in' if state == 'running' else 'after'} {table} ({index}/{total})"
 
 
 def logged_twice(lake: Path) -> list[str]:
@@ -124,7 +125,7 @@ def summary(
         "kills_asked": asked,
         "episodes": len(episodes),
         "episodes_with_differences": sum(1 for e in episodes if e["different_tables"] or e["logged_twice"]),
-        "landed": dict(Counter(kill["landed"].split(" after ")[0] for kill in kills)),
+        "landed": dict(Counter(re.sub(r" (in|after) .*", "", kill["landed"]) for kill in kills)),
         "seconds": round(seconds, 1),
         "uninterrupted_s": {operation: round(span, 1) for operation, span in spans.items()},
         "kill_log": kills,
