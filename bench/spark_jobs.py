@@ -3,9 +3,9 @@
     python bench/spark_jobs.py [--env local-spark] [--as-of 2026-11-20] [--out build/spark-jobs]
 
 Runs `paylake run all` on the bundled sample (an empty lake under ``--out``) with Spark's event log on, then reads
-every job's start event. The runner puts each table's jobs, Delta's own included, in a job group of its own
-(``paylake <run id> <layer>.<table>``), so each job is put down to its table and to what started it: a paylake
-action (the source line), one of Delta's own steps around a read or a commit, or Spark listing landing files.
+every job's start event. The runner tags each table's jobs, Delta's own included, ``paylake:<layer>.<table>``, so
+each job is put down to its table and to what started it: a paylake action (the source line), one of Delta's own
+steps around a read or a commit, or Spark listing landing files.
 Writes ``<out>/results.json`` and prints the breakdown. Job counts do not depend on the machine's load.
 """
 
@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
-GROUP = re.compile(r"^paylake \S+ ((?:bronze|silver|gold)\.\w+)$")  # paylake <run id> <layer>.<table>
+TAG = re.compile(r"(?:^|,)paylake:((?:bronze|silver|gold)\.\w+)(?:,|$)")  # paylake:<layer>.<table>
 PAYLAKE_LINE = re.compile(r"at \S*?/paylake/(\S+?\.py):(\d+)")
 # Delta's own steps, by the description it gives its jobs or by its command in the stage's call stack.
 DELTA_STEPS = {
@@ -66,7 +66,7 @@ def breakdown(events: list[dict[str, Any]]) -> dict[str, Counter[str]]:
     """Jobs per table (``(outside a table)`` for the run's own reads and writes) and what started them."""
     tables: dict[str, Counter[str]] = {}
     for event in events:
-        found = GROUP.match(event.get("Properties", {}).get("spark.jobGroup.id") or "")
+        found = TAG.search(event.get("Properties", {}).get("spark.job.tags") or "")
         tables.setdefault(found.group(1) if found else "(outside a table)", Counter())[started_by(event)] += 1
     return tables
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+import time
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -16,6 +17,7 @@ from paylake.contract import PIPELINE_LAYERS
 from paylake.datagen.generator import GeneratorConfig, write_landing
 from paylake.pipeline.runner import LayerRun, run_bronze, run_layers, run_silver
 from paylake.runtime.context import PaylakeContext
+from paylake.runtime.spark import table_jobs
 
 END = date(2026, 3, 10)
 CONFIG = GeneratorConfig(accounts=150, skus=12, days=4, end=END, seed=11, history_days=30, dirty_rate=0.01)
@@ -61,6 +63,30 @@ def by_table(outcome: LayerRun) -> dict[str, object]:
     return {r.table: r for r in outcome.results}
 
 
+def test_a_tables_jobs_carry_its_tag_and_leave_a_notebooks_job_group_alone(spark: SparkSession) -> None:
+    """A notebook cancels its cell's Spark jobs by job group: paylake tags a table's jobs instead of taking the
+    group, and gives the cell's description back."""
+    context = spark.sparkContext
+    context.setJobGroup("a-notebook-cell", "the cell")
+    try:
+        with table_jobs("bronze", "invoices") as jobs:
+            assert set(context.getJobTags()) == {"paylake:bronze.invoices"}
+            assert context.getLocalProperty("spark.jobGroup.id") == "a-notebook-cell"
+            assert context.getLocalProperty("spark.job.description") == "paylake bronze.invoices"
+            spark.range(5).repartition(2).collect()
+            for _ in range(100):  # the status tracker hears of a job from Spark's listener bus, a moment later
+                if jobs():
+                    break
+                time.sleep(0.05)
+            assert jobs() > 0
+        assert context.statusTracker().getJobIdsForGroup("a-notebook-cell")  # where the notebook can cancel them
+        assert set(context.getJobTags()) == set()
+        assert context.getLocalProperty("spark.job.description") == "the cell"
+    finally:
+        context.setLocalProperty("spark.jobGroup.id", None)  # type: ignore[arg-type]
+        context.setLocalProperty("spark.job.description", None)  # type: ignore[arg-type]
+
+
 def test_backlog_load_accounts_for_every_row_and_a_rerun_changes_nothing(
     spark: SparkSession, repo: Path, landing: Path, tmp_path: Path
 ) -> None:
@@ -68,12 +94,9 @@ def test_backlog_load_accounts_for_every_row_and_a_rerun_changes_nothing(
     first = run_bronze(ctx, "all", END)
     assert first.ok, first.summary()
     assert [r.table for r in first.results] == ["accounts", "skus", "invoices", "invoice_line_items"]
-    # Each table's Spark jobs ran in a job group of its own (the Spark UI and the event log name the table), which
-    # ends with the table: no later job is put down to it.
-    tracker = spark.sparkContext.statusTracker()
-    groups = [f"paylake {first.run.run_id} bronze.{r.table}" for r in first.results]
-    assert all(tracker.getJobIdsForGroup(group) for group in groups)
-    assert spark.sparkContext.getLocalProperty("spark.jobGroup.id") is None
+    # Each table's Spark jobs carried its tag (the Spark UI and the event log name the table), which ends with it.
+    assert set(spark.sparkContext.getJobTags()) == set()
+    assert spark.sparkContext.getLocalProperty("spark.job.description") is None
     for result in first.results:
         assert result.files == CONFIG.days
         assert result.rows_read == result.rows_loaded + result.rows_rejected > 0

@@ -15,25 +15,23 @@ spark_jobs = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(spark_jobs)
 
 
-def job(group: str | None, description: str | None, site: str = "", details: str = "x", stages: int = 1) -> Any:
-    properties = {"spark.jobGroup.id": group, "spark.job.description": description, "callSite.short": site}
+def job(tags: str | None, description: str | None, site: str = "", details: str = "x", stages: int = 1) -> Any:
+    properties = {"spark.job.tags": tags, "spark.job.description": description, "callSite.short": site}
     infos = [{"Stage Name": site or "stage", "Details": details}] * stages
     return {"Event": "SparkListenerJobStart", "Properties": properties, "Stage Infos": infos}
 
 
 def test_jobs_are_put_down_to_their_table_and_what_started_them(tmp_path: Path) -> None:
-    group = "paylake 3f2a bronze.invoices"
+    tags = "a-notebook-tag,paylake:bronze.invoices"
     events = [
-        job(group, "paylake bronze.invoices", "collect at /x/src/paylake/quality/gate.py:176"),
-        job(group, "paylake bronze.invoices", "collect at /x/src/paylake/quality/gate.py:176"),
-        job(group, "Delta: paylake bronze.invoices: Compute snapshot for version: 3"),
-        job(group, "Delta: paylake bronze.invoices: Filtering files for query"),
-        job(group, "Listing leaf files and directories for 4 paths:<br/>file:/landing/invoices/a.csv, ..."),
-        job(group, "paylake bronze.invoices", "run at ThreadPoolExecutor.java:1136", "at MergeIntoCommand.run(...)"),
-        job(group, "paylake bronze.invoices", "save at NativeMethodAccessorImpl.java:0", stages=0),
-        job(
-            "paylake 3f2a silver.invoice_details", "paylake silver.invoice_details", "a at /x/paylake/lake/store.py:115"
-        ),
+        job(tags, "paylake bronze.invoices", "collect at /x/src/paylake/quality/gate.py:176"),
+        job(tags, "paylake bronze.invoices", "collect at /x/src/paylake/quality/gate.py:176"),
+        job(tags, "Delta: paylake bronze.invoices: Compute snapshot for version: 3"),
+        job(tags, "Delta: paylake bronze.invoices: Filtering files for query"),
+        job(tags, "Listing leaf files and directories for 4 paths:<br/>file:/landing/invoices/a.csv, ..."),
+        job(tags, "paylake bronze.invoices", "run at ThreadPoolExecutor.java:1136", "at MergeIntoCommand.run(...)"),
+        job(tags, "paylake bronze.invoices", "save at NativeMethodAccessorImpl.java:0", stages=0),
+        job("paylake:silver.invoice_details", "paylake silver.invoice_details", "a at /x/paylake/lake/store.py:115"),
         job(None, None, "collect at /x/src/paylake/lake/store.py:99"),
     ]
     (tmp_path / "app").mkdir()

@@ -129,7 +129,7 @@ def _run_one(
     else:
         logger.info("%s.%s: start (as of %s)", layer, table, run.as_of, extra={"table": table, "step": "start"})
         try:
-            with table_jobs(layer, table, run.run_id) as jobs_run:
+            with table_jobs(layer, table) as jobs_run:
                 counts = run_table(context, table, run)
                 jobs = jobs_run()
         except PaylakeError as exc:

@@ -130,19 +130,27 @@ def _spark_context() -> SparkContext | None:
 
 
 @contextmanager
-def table_jobs(layer: str, table: str, run_id: str) -> Iterator[Callable[[], int | None]]:
-    """Spark jobs started inside, Delta's own included, join a job group of this run's table, described as
-    ``paylake <layer>.<table>``: the Spark UI and the event log say which table ran each job (Delta prefixes its
-    jobs' descriptions with it: ``Delta: paylake bronze.invoices: Filtering files for query``). Yields how many
-    jobs the group has run so far (None where there is no SparkContext: Spark Connect, serverless)."""
+def table_jobs(layer: str, table: str) -> Iterator[Callable[[], int | None]]:
+    """Spark jobs started inside, Delta's own included, carry the job tag ``paylake:<layer>.<table>`` and the
+    description ``paylake <layer>.<table>``: the Spark UI and the event log say which table ran each (Delta
+    prefixes its jobs' descriptions with it: ``Delta: paylake bronze.invoices: Filtering files for query``).
+    A caller's job group stays as it is (a notebook cancels its cell's jobs by group) and its description comes
+    back afterwards. Yields how many jobs have started inside so far (None where there is no SparkContext: Spark
+    Connect, serverless)."""
     context = _spark_context()
     if context is None:
         yield lambda: None
         return
-    group, description = f"paylake {run_id} {layer}.{table}", f"paylake {layer}.{table}"
-    context.setJobGroup(group, description)
+    tag, previous = f"paylake:{layer}.{table}", context.getLocalProperty("spark.job.description")
+    group = context.getLocalProperty("spark.jobGroup.id")  # None: the jobs outside any group
+    tracker = context.statusTracker()
+    # The tracker hears of a job from Spark's listener bus, a moment after it starts: a job heard of after its
+    # table's count is not in the next table's `before`, so it counts there and the counts add up to the run's.
+    before = set(tracker.getJobIdsForGroup(group))
+    context.addJobTag(tag)
+    context.setJobDescription(f"paylake {layer}.{table}")
     try:
-        yield lambda: len(context.statusTracker().getJobIdsForGroup(group))
+        yield lambda: len(set(tracker.getJobIdsForGroup(group)) - before)
     finally:
-        context.setLocalProperty("spark.jobGroup.id", None)  # type: ignore[arg-type]  # None removes it
-        context.setLocalProperty("spark.job.description", None)  # type: ignore[arg-type]
+        context.removeJobTag(tag)
+        context.setLocalProperty("spark.job.description", previous)  # type: ignore[arg-type]  # None removes it
