@@ -4,8 +4,9 @@ the embedded engine (the targets' engine) and then on the local Spark + Delta en
 
     python bench/run_bench.py [--scale 1.0] [--seed 11] [--engines local,local-spark] [--out build/bench]
 
-Writes ``<out>/results.json`` and prints a table. The dataset is cached under ``<out>/data-...`` (same scale and
-seed, same bytes), the lakes are rebuilt on every run. Linux only: peak RSS is read from /proc for the whole
+Writes ``<out>/results.json`` (a growth curve point's whole run also to ``<out>/scale-<s>/results.json``) and
+prints a table. The dataset is cached under ``<out>/data-...`` (same scale and seed, same bytes), the lakes are
+rebuilt on every run. Linux only: peak RSS is read from /proc for the whole
 process tree (Python and the Spark JVM) every 100 ms; each table's column is the peak sampled while it ran.
 """
 
@@ -249,14 +250,18 @@ def targets(initial: dict[str, Any], increment: dict[str, Any]) -> list[dict[str
     day2_invoices = increment["layers"]["bronze"]["tables"]["invoices"]["scd2_s"] or float("inf")
     return [
         {"target": "full initial load bronze -> gold <= 180 s", "measured": initial["wall_s"], "limit": 180.0},
-        {"target": "peak RSS <= 3 GiB", "measured": initial["peak_rss_gib"], "limit": 3.0},
+        {
+            "target": "peak RSS <= 3 GiB (initial and increment)",
+            "measured": max(initial["peak_rss_gib"], increment["peak_rss_gib"]),
+            "limit": 3.0,
+        },
         {
             "target": "daily increment <= 30% of the full load",
             "measured": increment["wall_s"] / initial["wall_s"],
             "limit": 0.30,
         },
         {"target": "invoices day-2 SCD2 step <= 2 s (in-process)", "measured": day2_invoices, "limit": 2.0},
-        {"target": "bronze invoices initial <= 10x floor", "measured": bronze_invoices["x_floor"], "limit": 10.0},
+        {"target": "bronze invoices initial <= 15x floor", "measured": bronze_invoices["x_floor"], "limit": 15.0},
     ]
 
 
@@ -425,8 +430,20 @@ def main(argv: list[str] | None = None) -> int:
         runs = {args.scale: results}
         for scale in curve_scales:
             if scale not in runs:
-                runs[scale] = measure(scale, args.seed, out, out / f"scale-{scale:g}", ["local"])
+                work = out / f"scale-{scale:g}"
+                runs[scale] = measure(scale, args.seed, out, work, ["local"])
+                # The point's whole run (per table and layer, where the peak was) next to its lakes.
+                (work / "results.json").write_text(json.dumps(runs[scale], indent=2) + "\n")
         results["curve"] = [curve_point(runs[scale]) for scale in sorted({*curve_scales, args.scale})]
+        results["targets"] += [
+            {
+                "target": f"peak RSS <= 3 GiB at scale {point['scale']:g}",
+                "measured": point["peak_rss_gib"],
+                "limit": 3.0,
+            }
+            for point in results["curve"]
+            if point["scale"] > args.scale
+        ]
     (out / "results.json").write_text(json.dumps(results, indent=2) + "\n")
     report = render(results) + (f"\n{render_curve(results['curve'])}" if curve_scales else "")
     sys.stdout.write(report + f"\nresults: {out / 'results.json'}\n")
