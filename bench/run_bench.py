@@ -6,8 +6,8 @@ the embedded engine (the targets' engine) and then on the local Spark + Delta en
 
 Writes ``<out>/results.json`` (a growth curve point's whole run also to ``<out>/scale-<s>/results.json``) and
 prints a table. The dataset is cached under ``<out>/data-...`` (same scale and seed, same bytes), the lakes are
-rebuilt on every run. Linux only: peak RSS is read from /proc for the whole
-process tree (Python and the Spark JVM) every 100 ms; each table's column is the peak sampled while it ran.
+rebuilt on every run. Linux only: peak RSS is read from /proc for the whole process tree (Python and the Spark
+JVM) every 100 ms; each table's column is the peak sampled while it ran.
 """
 
 from __future__ import annotations
